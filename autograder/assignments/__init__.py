@@ -1,0 +1,88 @@
+"""What the autograder knows about each assignment: its graded cases and its sample bugs.
+
+Each assignment ``NN_topic`` has a module ``aNN_topic`` here that defines
+
+* ``EXERCISES``: a list of :class:`Exercise`, one per autograded test cell. The test cell's grade id is
+  ``test_<name>`` and the solution cell's grade id is ``<name>``;
+* ``BUGS``: a list of :class:`Bug`, plausible student mistakes used to build the ``partial`` sample.
+
+Inputs are generated here from fixed seeds; expected outputs are *not*: ``cvcourse references``
+produces them by running the instructor's solution notebook on these inputs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of an exercise: ``fn(*args, **kwargs)``. Arrays may be numpy or torch."""
+
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """An autograded exercise.
+
+    Attributes:
+        name: the function (or class) the student writes; also the solution cell's grade id.
+        points: points of its test cell.
+        visible: cases whose inputs and expected outputs ship with the student notebook.
+        hidden: cases whose expected outputs stay in ``autograder/references``.
+        numpy: call the student's function with numpy arrays (else torch tensors on the course device).
+        rtol, atol: tolerance of the comparison with the reference output.
+        hint: one sentence shown when a visible check fails.
+    """
+
+    name: str
+    points: int
+    visible: list[Case]
+    hidden: list[Case]
+    numpy: bool = True
+    rtol: float = 1e-7
+    atol: float = 1e-9
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class Bug:
+    """A plausible student mistake: replace ``find`` by ``replace`` in the solution cell ``exercise``.
+
+    The ``partial`` sample applies every bug of an assignment; each must lose exactly the points of
+    ``exercise`` and nothing else.
+    """
+
+    exercise: str
+    find: str
+    replace: str
+    why: str
+
+
+def randn(*shape: int, seed: int) -> np.ndarray:
+    """Standard normal float64 array of the given shape from its own seeded generator."""
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def module(assignment: str) -> ModuleType:
+    """The spec module of ``assignment`` (e.g. ``"01_conv_pool"`` -> ``aNN`` module)."""
+    return importlib.import_module(f"{__name__}.a{assignment}")
+
+
+def exercises(assignment: str) -> list[Exercise]:
+    return list(module(assignment).EXERCISES)
+
+
+def bugs(assignment: str) -> list[Bug]:
+    return list(getattr(module(assignment), "BUGS", []))
+
+
+def case_to_dict(case: Case) -> dict[str, Any]:
+    return {"args": list(case.args), "kwargs": dict(case.kwargs)}

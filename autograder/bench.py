@@ -1,0 +1,43 @@
+"""``cvcourse bench``: execution time of every solution notebook (as a student runs it, on this
+machine's device) and of a whole ``cvcourse grade`` run on the sample submissions."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+from .course import SOLUTIONS
+from .notebook_run import execute_copy
+
+#: Time budget of each notebook on a 2-core CPU (s), from the issues.
+BUDGETS = {"01_conv_pool": 60}
+
+
+def run(names: list[str], out: Path, grade_too: bool = True) -> int:
+    import os
+
+    import torch
+
+    out.mkdir(parents=True, exist_ok=True)
+    figures = {}
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"torch threads {torch.get_num_threads()}")
+    print(f"{'notebook':<24}{'seconds':>10}{'budget':>10}")
+    for name in names:
+        _, seconds = execute_copy(SOLUTIONS / name, f"{name}.ipynb", out / "run" / name,
+                                  COURSE_FIGURE_DIR=str(out / "run" / name / "figures"))
+        figures[name] = round(seconds, 1)
+        budget = BUDGETS.get(name)
+        print(f"{name:<24}{seconds:>10.1f}{(f'{budget:>9}s' if budget else '-'):>10}")
+    if grade_too:
+        from .grade import grade
+
+        start = time.perf_counter()
+        results = grade(None, out / "grade", names, progress=lambda _: None)
+        seconds = time.perf_counter() - start
+        figures["cvcourse grade"] = round(seconds, 1)
+        print(f"{'cvcourse grade':<24}{seconds:>10.1f}   ({len(results)} submissions)")
+    (out / "bench.json").write_text(json.dumps(figures, indent=2))
+    return 0

@@ -1,0 +1,143 @@
+"""The ``cvcourse`` command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .course import NOTEBOOKS, REPO, assignments
+
+DEFAULT_OUT = REPO / "work"
+
+
+def _release(args) -> int:
+    from .release import out_of_date, release
+
+    names = assignments(args.assignments)
+    if args.check:
+        stale = out_of_date(names)
+        if stale:
+            print("notebooks/ is out of date with solutions/ (run `cvcourse release`):")
+            print("\n".join(f"  {p}" for p in stale))
+            return 1
+        print(f"notebooks/ is up to date for {', '.join(names)}")
+        return 0
+    for folder in release(names):
+        print(f"released {folder.relative_to(REPO)}")
+    return 0
+
+
+def _grade(args) -> int:
+    from .grade import grade, table
+
+    names = assignments(args.assignment)
+    start = time.perf_counter()
+    results = grade(Path(args.submissions) if args.submissions else None, Path(args.out), names)
+    elapsed = time.perf_counter() - start
+    print()
+    print(table(results))
+    out = Path(args.out).resolve()
+    print(f"\nwrote {out / 'grades.csv'}, feedback in {out / 'feedback'}; graded "
+          f"{len(results)} submission(s) in {elapsed:.1f} s")
+    return 0
+
+
+def _samples(args) -> int:
+    from .samples import write_samples
+
+    losses = write_samples(Path(args.dest), assignments(args.assignment))
+    for student, lost in losses.items():
+        print(f"{student}: expected to lose {', '.join(lost) if lost else 'nothing'}")
+    print(f"wrote sample submissions to {Path(args.dest).resolve()}")
+    return 0
+
+
+def _references(args) -> int:
+    from . import reference_outputs
+
+    status = 0
+    for name in assignments(args.assignment):
+        if args.check:
+            rows = reference_outputs.deviations(name, args.device)
+            print(f"{name}: committed references vs a fresh run on {args.device}")
+            for key, max_abs, max_rel, ok in rows:
+                print(f"  {'ok  ' if ok else 'FAIL'} {key:<40} max abs {max_abs:.2e}  max rel {max_rel:.2e}")
+                status |= not ok
+        else:
+            visible, hidden = reference_outputs.write(name, args.device)
+            print(f"{name}: wrote {visible.relative_to(REPO)} and {hidden.relative_to(REPO)}")
+    return int(status)
+
+
+def _lab(args) -> int:
+    os.chdir(NOTEBOOKS)
+    os.execvp(sys.executable, [sys.executable, "-m", "jupyter", "lab", *args.extra])
+    return 0  # not reached
+
+
+def _doctor(args) -> int:
+    from .doctor import report
+
+    print(report())
+    return 0
+
+
+def _bench(args) -> int:
+    from .bench import run
+
+    return run(assignments(args.assignment), Path(args.out), grade_too=not args.no_grade)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cvcourse", description="How convolutional networks see: course tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("release", help="regenerate notebooks/ from solutions/")
+    p.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+    p.add_argument("--check", action="store_true", help="exit 1 and name the files if notebooks/ is out of date")
+    p.set_defaults(func=_release)
+
+    p = sub.add_parser("grade", help="autograde submissions, write feedback and grades.csv")
+    p.add_argument("submissions", nargs="?", help="folder <student>/<assignment>/*.ipynb or a zip of one "
+                                                  "(default: the bundled sample submissions)")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="working folder (default: work/)")
+    p.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
+    p.set_defaults(func=_grade)
+
+    p = sub.add_parser("samples", help="write the perfect, blank and partial sample submissions")
+    p.add_argument("dest")
+    p.add_argument("--assignment", action="append")
+    p.set_defaults(func=_samples)
+
+    p = sub.add_parser("references", help="regenerate (or --check) reference outputs from the solutions")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--check", action="store_true", help="compare the committed references with a fresh run")
+    p.add_argument("--assignment", action="append")
+    p.set_defaults(func=_references)
+
+    p = sub.add_parser("lab", help="open JupyterLab on notebooks/")
+    p.add_argument("extra", nargs=argparse.REMAINDER, help="arguments passed to jupyter lab")
+    p.set_defaults(func=_lab)
+
+    p = sub.add_parser("doctor", help="report versions, device, cached weights and nbgrader extensions")
+    p.set_defaults(func=_doctor)
+
+    p = sub.add_parser("bench", help="time every solution notebook and a full grading run")
+    p.add_argument("--assignment", action="append")
+    p.add_argument("--out", default=str(DEFAULT_OUT / "bench"))
+    p.add_argument("--no-grade", action="store_true", help="time the notebooks only")
+    p.set_defaults(func=_bench)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

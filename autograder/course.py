@@ -1,0 +1,93 @@
+"""Where things are, and an nbgrader course folder built from ``solutions/``."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from pathlib import Path
+
+from traitlets.config import Config
+
+REPO = Path(__file__).resolve().parents[1]
+SOLUTIONS = REPO / "solutions"
+NOTEBOOKS = REPO / "notebooks"
+REFERENCES = Path(__file__).resolve().parent / "references"
+COURSE_ID = "cvcourse"
+#: Per-cell time limit under autograding (s); heavy cells shorten themselves when graded.
+CELL_TIMEOUT = 60
+#: Files in a solution folder that never travel to students or into the course folder.
+IGNORE = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*", "figures", "*.egg-info"]
+
+_ASSIGNMENT = re.compile(r"^\d\d_[a-z0-9_]+$")
+
+
+def assignments(names: list[str] | None = None) -> list[str]:
+    """Assignment ids found in ``solutions/`` (``NN_topic`` folders holding ``NN_topic.ipynb``).
+
+    Raises:
+        ValueError: if a requested name is not one of them.
+    """
+    found = sorted(p.name for p in SOLUTIONS.iterdir()
+                   if p.is_dir() and _ASSIGNMENT.match(p.name) and (p / f"{p.name}.ipynb").exists())
+    if not names:
+        return found
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        raise ValueError(f"unknown assignment(s) {', '.join(unknown)}; found: {', '.join(found)}")
+    return list(names)
+
+
+def hidden_reference_file(assignment: str) -> Path:
+    return REFERENCES / assignment / "hidden.pt"
+
+
+def visible_reference_file(assignment: str) -> Path:
+    from course_utils.store import VISIBLE_FILE
+
+    return SOLUTIONS / assignment / VISIBLE_FILE
+
+
+def nbgrader_config(root: Path) -> Config:
+    """The course's nbgrader configuration for a course folder at ``root``."""
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+
+    c = Config()
+    c.CourseDirectory.root = str(root)
+    c.CourseDirectory.course_id = COURSE_ID
+    c.CourseDirectory.ignore = IGNORE
+    c.Execute.timeout = CELL_TIMEOUT
+    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    # Feedback is rendered from the autograded notebook, which holds the restored hidden tests.
+    c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+    c.ClearHiddenTests.enforce_metadata = False
+    return c
+
+
+def api(root: Path):
+    """An ``NbGraderAPI`` on the course folder at ``root`` (quiet unless something goes wrong)."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    config = nbgrader_config(root)
+    coursedir = CourseDirectory(config=config)
+    nb_api = NbGraderAPI(coursedir=coursedir, config=config)
+    nb_api.log.setLevel(logging.ERROR)
+    return nb_api
+
+
+def prepare_course(root: Path, names: list[str]):
+    """Make a fresh course folder at ``root`` with ``source/`` from ``solutions/`` and the student
+    versions generated (which also fills the gradebook). Returns the ``NbGraderAPI``."""
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "source").mkdir(parents=True)
+    for name in names:
+        shutil.copytree(SOLUTIONS / name, root / "source" / name, ignore=shutil.ignore_patterns(*IGNORE))
+    nb_api = api(root)
+    for name in names:
+        result = nb_api.generate_assignment(name)
+        if not result["success"]:
+            raise RuntimeError(f"nbgrader could not generate {name}:\n{result['error']}\n{result['log']}")
+    return nb_api

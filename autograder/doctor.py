@@ -1,0 +1,72 @@
+"""``cvcourse doctor``: what this machine gives the course."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+#: ImageNet weights the later notebooks may use, by torchvision weight name.
+IMAGENET_WEIGHTS = ("SqueezeNet1_1_Weights.IMAGENET1K_V1", "ResNet18_Weights.IMAGENET1K_V1",
+                    "VGG16_Weights.IMAGENET1K_V1", "GoogLeNet_Weights.IMAGENET1K_V1")
+
+
+def _version(package: str) -> str:
+    try:
+        return md.version(package)
+    except md.PackageNotFoundError:
+        return "not installed"
+
+
+def cached_weights() -> dict[str, bool]:
+    """Weight name -> whether its file is in torch's hub cache (no network is touched)."""
+    import torch
+    import torchvision.models as models
+
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    return {name: (folder / os.path.basename(models.get_weight(name).url)).exists() for name in IMAGENET_WEIGHTS}
+
+
+def _extensions() -> str:
+    lines = []
+    for args in (["labextension", "list"], ["server", "extension", "list"]):
+        try:
+            run = subprocess.run([sys.executable, "-m", "jupyter", *args], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            lines.append(f"jupyter {' '.join(args)}: {exc}")
+            continue
+        text = run.stdout + run.stderr
+        found = [ln.strip() for ln in text.splitlines() if "nbgrader" in ln]
+        lines.append(f"jupyter {' '.join(args)}: " + ("; ".join(found) if found else "no nbgrader extension found"))
+    return "\n  ".join(lines)
+
+
+def report() -> str:
+    import torch
+    import torchvision
+
+    from course_utils import get_device
+
+    try:
+        torchvision.ops.nms(torch.zeros(1, 4), torch.zeros(1), 0.5)
+        ops = "torchvision C ops import and run"
+    except Exception as exc:  # a CPU-only torch paired with PyPI torchvision lands here
+        ops = f"torchvision C ops FAIL ({type(exc).__name__}: {exc}); install the matched pair from pyproject.toml"
+    cuda = (f"yes: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no")
+    weights = cached_weights()
+    lines = [
+        f"python       {platform.python_version()} ({sys.executable})",
+        *(f"{pkg:<12} {_version(pkg)}" for pkg in ("torch", "torchvision", "numpy", "nbgrader", "jupyterlab",
+                                                    "notebook", "scikit-image", "matplotlib")),
+        f"ops          {ops}",
+        f"device       {get_device()} (COURSE_DEVICE={os.environ.get('COURSE_DEVICE', '') or 'unset'}); CUDA: {cuda}",
+        "weights      " + ", ".join(f"{k.split('_Weights')[0]}: {'cached' if v else 'not cached'}"
+                                    for k, v in weights.items()),
+        f"extensions   {_extensions()}",
+    ]
+    if not any(weights.values()):
+        lines.append("             (offline, notebooks use the course's bundled classifier instead)")
+    return "\n".join(lines)

@@ -1,0 +1,136 @@
+"""Showing arrays as pictures: range mapping, image grids, saved figures, the bundled photos."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checks import as_numpy
+
+#: scikit-image's bundled photos that the course uses (no download needed).
+PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "rocket", "brick", "grass", "gravel")
+
+FIGURE_DIR_ENV = "COURSE_FIGURE_DIR"
+
+
+def tone_map(x: Any, mode: str = "minmax", low: float | None = None, high: float | None = None) -> np.ndarray:
+    """Map values to the displayable range [0, 1].
+
+    Args:
+        x: array or tensor of any shape.
+        mode: ``"minmax"`` maps ``low``/``high`` (default: the array's min and max) to 0 and 1, so
+            even a tiny range such as [-1e-6, 1e-6] fills the whole grey scale; ``"clip"`` keeps
+            values as they are and clips them to [0, 1], so values far outside the range saturate
+            and values in a tiny range all look the same grey; ``"symmetric"`` maps
+            [-m, m] to [0, 1] with m = max |x|, so zero is mid-grey (for signed filters and gradients).
+        low, high: explicit range for ``"minmax"``.
+
+    Returns:
+        float64 numpy array with the shape of ``x`` and values in [0, 1].
+    """
+    a = as_numpy(x).astype(np.float64)
+    if mode == "clip":
+        return np.clip(a, 0.0, 1.0)
+    if mode == "symmetric":
+        m = float(np.max(np.abs(a))) if a.size else 0.0
+        return np.full_like(a, 0.5) if m == 0 else (a / m + 1.0) / 2.0
+    if mode != "minmax":
+        raise ValueError(f"mode must be 'minmax', 'clip' or 'symmetric', not {mode!r}")
+    lo = float(a.min()) if low is None else low
+    hi = float(a.max()) if high is None else high
+    if hi <= lo:
+        return np.zeros_like(a)
+    return np.clip((a - lo) / (hi - lo), 0.0, 1.0)
+
+
+def to_hwc(image: Any) -> np.ndarray:
+    """(C, H, W) or (H, W, C) or (H, W) array/tensor -> (H, W) or (H, W, 3) numpy array."""
+    a = as_numpy(image)
+    if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
+        a = np.moveaxis(a, 0, -1)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    return a
+
+
+def show_images(images: Sequence[Any] | Any, titles: Sequence[str] | None = None, ncols: int | None = None,
+                mode: str = "minmax", cmap: str = "gray", size: float = 2.2, save: str | None = None,
+                suptitle: str | None = None):
+    """Show images in a grid, each tone-mapped on its own with ``mode`` (see :func:`tone_map`).
+
+    Args:
+        images: a sequence of (H, W), (H, W, 3) or (3, H, W) arrays/tensors, or one (N, ...) batch.
+        titles: one title per image.
+        ncols: columns of the grid (default: up to 8).
+        save: file name; the figure is also written to ``figures/<save>`` (see :func:`save_figure`).
+
+    Returns:
+        The matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if isinstance(images, (np.ndarray, torch.Tensor)):
+        images = list(images)
+    n = len(images)
+    ncols = ncols or min(n, 8)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        img = tone_map(to_hwc(images[i]), mode)
+        ax.imshow(img, cmap=cmap if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    if save:
+        save_figure(fig, save)
+    return fig
+
+
+def save_figure(fig, name: str) -> Path:
+    """Write ``fig`` to ``$COURSE_FIGURE_DIR/name`` (default ``figures/name``) and return the path."""
+    folder = Path(os.environ.get(FIGURE_DIR_ENV, "figures"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (name if Path(name).suffix else f"{name}.png")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
+
+
+def load_photo(name: str = "chelsea", size: int | tuple[int, int] | None = None, gray: bool = False) -> torch.Tensor:
+    """One of scikit-image's bundled photos as a float32 tensor in [0, 1].
+
+    Args:
+        name: one of :data:`PHOTOS`.
+        size: resize to ``size`` (square) or ``(height, width)``; default: original size.
+        gray: return one channel.
+
+    Returns:
+        Tensor[3, H, W] (or Tensor[1, H, W] when ``gray``), float32, values in [0, 1].
+    """
+    from skimage import color, data
+
+    if name not in PHOTOS:
+        raise ValueError(f"unknown photo {name!r}; choose from {', '.join(PHOTOS)}")
+    img = getattr(data, name)()
+    img = img.astype(np.float32) / (255.0 if img.dtype == np.uint8 else 1.0)
+    if img.ndim == 2:
+        img = np.stack([img] * 3, axis=-1)
+    img = img[..., :3]
+    if gray:
+        img = color.rgb2gray(img)[..., None].astype(np.float32)
+    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+    if size is not None:
+        hw = (size, size) if isinstance(size, int) else tuple(size)
+        t = torch.nn.functional.interpolate(t[None], size=hw, mode="bilinear", antialias=True,
+                                            align_corners=False)[0].clamp(0, 1)
+    return t.contiguous()
