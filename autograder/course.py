@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 from traitlets.config import Config
@@ -14,10 +16,14 @@ SOLUTIONS = REPO / "solutions"
 NOTEBOOKS = REPO / "notebooks"
 REFERENCES = Path(__file__).resolve().parent / "references"
 COURSE_ID = "cvcourse"
-#: Per-cell time limit under autograding (s); heavy cells shorten themselves when graded.
+#: Per-cell time limit under autograding (s), unless ``$CVCOURSE_CELL_TIMEOUT`` says otherwise;
+#: heavy cells shorten themselves when graded.
 CELL_TIMEOUT = 60
 #: Files in a solution folder that never travel to students or into the course folder.
 IGNORE = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*", "figures", "*.egg-info"]
+
+#: Keep the kernel's own start-up chatter (not cell output) off the grader's terminal.
+KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
 
 _ASSIGNMENT = re.compile(r"^\d\d_[a-z0-9_]+$")
 
@@ -57,7 +63,8 @@ def nbgrader_config(root: Path) -> Config:
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.course_id = COURSE_ID
     c.CourseDirectory.ignore = IGNORE
-    c.Execute.timeout = CELL_TIMEOUT
+    c.Execute.extra_arguments = KERNEL_ARGUMENTS
+    c.Execute.timeout = int(os.environ.get("CVCOURSE_CELL_TIMEOUT", CELL_TIMEOUT))
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     # Feedback is rendered from the autograded notebook, which holds the restored hidden tests.
     c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
@@ -69,6 +76,11 @@ def api(root: Path):
     """An ``NbGraderAPI`` on the course folder at ``root`` (quiet unless something goes wrong)."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
+
+    # nbgrader runs the ``alembic`` executable of its environment to open the gradebook
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
     config = nbgrader_config(root)
     coursedir = CourseDirectory(config=config)

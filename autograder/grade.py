@@ -132,8 +132,12 @@ def grade(submissions: Path | None, out: Path, names: list[str],
     Writes ``out/course`` (the nbgrader course folder and gradebook), ``out/feedback/<student>/
     <assignment>.html`` and ``out/grades.csv``.
     """
-    from nbgrader.api import Gradebook
+    import warnings
 
+    from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
+
+    warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's own session chatter
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     if submissions is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from .course import IGNORE
+from .course import IGNORE, KERNEL_ARGUMENTS
 
 
 @contextlib.contextmanager
@@ -50,6 +50,7 @@ def execute_copy(folder: Path, notebook: str, workdir: Path, timeout: int = 600,
     shutil.copytree(folder, workdir, ignore=shutil.ignore_patterns(*IGNORE))
     nb = nbformat.read(workdir / notebook, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+                            extra_arguments=KERNEL_ARGUMENTS,
                             resources={"metadata": {"path": str(workdir)}})
     start = time.perf_counter()
     with environment(**env):

@@ -1,0 +1,268 @@
+"""Graded cases and sample bugs of assignment 01: convolution and pooling by hand.
+
+The worked examples of the lecture notes are visible cases: the 5x5 image whose top-left output under
+the 3x3 filter is 16, and the 5x5 feature map pooled with a 3x3 window and stride 2 (max, min and avg).
+Hidden cases use other shapes, strides, paddings, non-square kernels and batches larger than one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import Bug, Case, Exercise, randn
+
+#: The lecture's 5x5 input image and 3x3 filter (top-left output 16), as (1, 1, H, W) batches.
+SEED_IMAGE = np.array([[9, 4, 1, 2, 2],
+                       [1, 1, 1, 0, 4],
+                       [1, 2, 1, 0, 6],
+                       [1, 0, 0, 2, 1],
+                       [9, 6, 7, 4, 1]], dtype=np.float64)[None, None]
+SEED_FILTER = np.array([[0, 2, 1],
+                        [4, 1, 0],
+                        [1, 0, 1]], dtype=np.float64)[None, None]
+
+#: The lecture's 5x5 feature map for pooling (pool size 3, stride 2).
+SEED_FEATURES = np.array([[-4, 0, -2, 4, 1],
+                          [3, 1, 0, 2, 1],
+                          [1, 0, 1, 1, 1],
+                          [4, 6, 5, 1, 0],
+                          [-1, 2, 0, 0, 0]], dtype=np.float64)[None, None]
+
+_EXACT = {"rtol": 0.0, "atol": 0.0}
+_FLOAT = {"rtol": 1e-7, "atol": 1e-9}
+
+
+def _conv(seed: int, x_shape: tuple, n_filters: int, kernel: tuple, stride: int = 1, padding: int = 0) -> Case:
+    """A random convolution case: x, w, b from three seeds derived from ``seed``."""
+    n, c = x_shape[:2]
+    x = randn(*x_shape, seed=seed)
+    w = randn(n_filters, c, *kernel, seed=seed + 1)
+    b = randn(n_filters, seed=seed + 2)
+    return Case(args=(x, w, b), kwargs={"stride": stride, "padding": padding})
+
+
+def _conv_backward(seed: int, x_shape: tuple, n_filters: int, kernel: tuple, stride: int = 1,
+                   padding: int = 0) -> Case:
+    """A random backward case: the upstream gradient has the forward output's shape."""
+    n, c, h, w_in = x_shape
+    h_out = (h + 2 * padding - kernel[0]) // stride + 1
+    w_out = (w_in + 2 * padding - kernel[1]) // stride + 1
+    dout = randn(n, n_filters, h_out, w_out, seed=seed + 3)
+    x = randn(*x_shape, seed=seed)
+    w = randn(n_filters, c, *kernel, seed=seed + 1)
+    b = randn(n_filters, seed=seed + 2)
+    return Case(args=(dout, x, w, b), kwargs={"stride": stride, "padding": padding})
+
+
+def _pool(x: np.ndarray, pool_size, stride, mode: str) -> Case:
+    return Case(args=(x, pool_size, stride), kwargs={"mode": mode})
+
+
+def _residual(in_channels: int, out_channels: int, x_shape: tuple, seed: int) -> Case:
+    return Case(args=(in_channels, out_channels, torch.from_numpy(randn(*x_shape, seed=seed))))
+
+
+EXERCISES = [
+    Exercise(
+        name="conv_output_size",
+        points=1,
+        visible=[
+            Case(args=(5, 3)),
+            Case(args=(32, 3), kwargs={"stride": 1, "padding": 1}),
+            Case(args=(7, 3), kwargs={"stride": 2, "padding": 0}),
+        ],
+        hidden=[
+            Case(args=(28, 5), kwargs={"stride": 1, "padding": 2}),
+            Case(args=(224, 7), kwargs={"stride": 2, "padding": 3}),
+            Case(args=(6, 3), kwargs={"stride": 2, "padding": 1}),
+            Case(args=(10, 4), kwargs={"stride": 3, "padding": 0}),
+            Case(args=(13, 2), kwargs={"stride": 2, "padding": 0}),
+            Case(args=(1, 1)),
+        ],
+        **_EXACT,
+        hint="Use integer floor division: (in_size + 2*padding - kernel_size) // stride + 1.",
+    ),
+    Exercise(
+        name="conv_forward_naive",
+        points=3,
+        visible=[
+            Case(args=(SEED_IMAGE, SEED_FILTER, np.zeros(1))),
+            _conv(110, (2, 3, 6, 6), 4, (3, 3), stride=1, padding=1),
+            _conv(120, (1, 2, 7, 7), 3, (3, 3), stride=2, padding=0),
+        ],
+        hidden=[
+            _conv(130, (2, 3, 8, 7), 2, (2, 4), stride=1, padding=0),
+            _conv(140, (1, 2, 9, 9), 3, (5, 5), stride=2, padding=1),
+            _conv(150, (3, 4, 5, 6), 2, (1, 1), stride=1, padding=0),
+            _conv(160, (2, 1, 10, 8), 2, (3, 2), stride=3, padding=2),
+            _conv(170, (1, 1, 4, 4), 1, (4, 4), stride=1, padding=0),
+        ],
+        **_FLOAT,
+        hint="Pad only H and W, multiply each window by w[f] without flipping it, sum over channels and "
+             "kernel positions, then add b[f].",
+    ),
+    Exercise(
+        name="conv_backward_naive",
+        points=3,
+        visible=[
+            _conv_backward(210, (2, 3, 5, 5), 4, (3, 3), stride=1, padding=1),
+            _conv_backward(220, (1, 2, 7, 7), 3, (3, 3), stride=2, padding=0),
+        ],
+        hidden=[
+            _conv_backward(230, (2, 2, 6, 5), 3, (2, 3), stride=1, padding=0),
+            _conv_backward(240, (3, 2, 8, 8), 2, (3, 3), stride=2, padding=1),
+            _conv_backward(250, (2, 3, 7, 6), 2, (3, 1), stride=3, padding=2),
+            _conv_backward(260, (2, 4, 4, 4), 5, (1, 1), stride=1, padding=0),
+            _conv_backward(270, (2, 1, 9, 9), 2, (5, 5), stride=2, padding=2),
+        ],
+        rtol=1e-7,
+        atol=1e-8,
+        hint="db sums dout over the batch and all positions; dw and dx add up the contribution of every "
+             "window (+=) on the padded input, and dx is cropped back to (H, W) at the end.",
+    ),
+    Exercise(
+        name="im2col",
+        points=2,
+        visible=[
+            Case(args=(randn(1, 1, 4, 4, seed=310), 3)),
+            Case(args=(randn(2, 3, 5, 5, seed=320), (2, 3)), kwargs={"stride": 1, "padding": 1}),
+            Case(args=(randn(1, 2, 7, 7, seed=330), 3), kwargs={"stride": 2, "padding": 0}),
+        ],
+        hidden=[
+            Case(args=(randn(2, 2, 6, 8, seed=340), (3, 2)), kwargs={"stride": 2, "padding": 1}),
+            Case(args=(randn(3, 1, 5, 5, seed=350), 1)),
+            Case(args=(randn(1, 3, 9, 7, seed=360), 4), kwargs={"stride": 3, "padding": 2}),
+            Case(args=(randn(2, 4, 3, 3, seed=370), (3, 3)), kwargs={"stride": 1, "padding": 0}),
+            Case(args=(randn(1, 2, 6, 6, seed=380), (1, 5)), kwargs={"stride": 1, "padding": 2}),
+        ],
+        **_FLOAT,
+        hint="Rows run over (c, kh, kw) and columns over (oh, ow): after sliding_window_view, move the two "
+             "kernel axes next to the channel axis before reshaping.",
+    ),
+    Exercise(
+        name="conv_forward_im2col",
+        points=1,
+        visible=[
+            Case(args=(SEED_IMAGE, SEED_FILTER, np.zeros(1))),
+            _conv(410, (2, 3, 6, 6), 4, (3, 3), stride=1, padding=1),
+            _conv(420, (1, 2, 7, 7), 3, (3, 3), stride=2, padding=0),
+        ],
+        hidden=[
+            _conv(430, (2, 3, 8, 7), 2, (2, 4), stride=1, padding=0),
+            _conv(440, (1, 2, 9, 9), 3, (5, 5), stride=2, padding=1),
+            _conv(450, (3, 4, 5, 6), 2, (1, 1), stride=1, padding=0),
+            _conv(460, (2, 1, 10, 8), 2, (3, 2), stride=3, padding=2),
+            _conv(470, (4, 3, 12, 12), 6, (3, 3), stride=1, padding=1),
+        ],
+        **_FLOAT,
+        hint="Reshape w to (F, C*KH*KW), multiply it with the columns of im2col in one matmul, add "
+             "b[:, None] and reshape to (N, F, H', W').",
+    ),
+    Exercise(
+        name="pool_forward",
+        points=2,
+        visible=[
+            _pool(SEED_FEATURES, 3, 2, "max"),
+            _pool(SEED_FEATURES, 3, 2, "min"),
+            _pool(SEED_FEATURES, 3, 2, "avg"),
+        ],
+        hidden=[
+            _pool(randn(2, 3, 8, 8, seed=610), 2, 2, "max"),
+            _pool(randn(1, 2, 7, 9, seed=620), 3, 2, "avg"),
+            _pool(randn(2, 2, 6, 5, seed=630), 2, 1, "min"),
+            _pool(randn(1, 3, 9, 9, seed=640), (2, 3), (2, 3), "max"),
+            _pool(randn(3, 1, 10, 7, seed=650), 3, 3, "avg"),
+            _pool(randn(1, 2, 5, 8, seed=660), (3, 2), (1, 2), "min"),
+        ],
+        **_FLOAT,
+        hint="Windows start every `stride` pixels with no padding, incomplete windows at the border are "
+             "dropped, and 'avg' divides by the number of pixels in a window.",
+    ),
+    Exercise(
+        name="receptive_field",
+        points=1,
+        visible=[
+            Case(args=([3, 3],)),
+            Case(args=([3, 3, 3],)),
+            Case(args=([7, 3, 3], [2, 2, 1])),
+        ],
+        hidden=[
+            Case(args=([3] * 6,)),
+            Case(args=([5, 5], [1, 1])),
+            Case(args=([3, 3, 3, 3], [2, 2, 2, 2])),
+            Case(args=([11, 3, 3], [4, 1, 1])),
+            Case(args=([2, 2, 2], [2, 2, 2])),
+            Case(args=([1, 1],)),
+        ],
+        **_EXACT,
+        hint="Start from one pixel; each layer adds (k - 1) times the product of the strides of the layers "
+             "before it.",
+    ),
+    Exercise(
+        name="conv_param_counts",
+        points=1,
+        visible=[
+            Case(args=(3, 64, 3)),
+            Case(args=(32, 64, 3), kwargs={"bias": False}),
+        ],
+        hidden=[
+            Case(args=(64, 128, 5)),
+            Case(args=(128, 128, 3), kwargs={"bias": False}),
+            Case(args=(1, 1, 1)),
+            Case(args=(16, 32, (3, 5))),
+            Case(args=(256, 512, 7), kwargs={"bias": True}),
+        ],
+        **_EXACT,
+        hint="A standard conv has C_in*C_out*K*K weights; a separable one has C_in*K*K depthwise plus "
+             "C_in*C_out pointwise weights, and with bias=True each of the convs has one bias per output "
+             "channel.",
+    ),
+    Exercise(
+        name="residual_block",
+        points=2,
+        visible=[
+            _residual(3, 3, (2, 3, 6, 6), seed=910),
+            _residual(3, 8, (1, 3, 5, 5), seed=920),
+        ],
+        hidden=[
+            _residual(4, 4, (1, 4, 7, 5), seed=930),
+            _residual(2, 6, (3, 2, 4, 4), seed=940),
+            _residual(5, 2, (2, 5, 6, 6), seed=950),
+            _residual(1, 1, (1, 1, 3, 3), seed=960),
+        ],
+        numpy=False,
+        **_FLOAT,
+        hint="Use the attribute names conv1, conv2 and shortcut, keep the bias of every conv, pad the 3x3 "
+             "convs by 1, and apply the last ReLU after adding the shortcut.",
+    ),
+]
+
+BUGS = [
+    Bug(
+        exercise="conv_forward_naive",
+        find="window * w[f])",
+        replace="window * w[f, :, ::-1, ::-1])",
+        why="flips the kernel as in the textbook definition of convolution, although frameworks (and the "
+            "exercise) compute cross-correlation",
+    ),
+    Bug(
+        exercise="conv_backward_naive",
+        find="db = dout.sum(axis=(0, 2, 3))",
+        replace="db = dout.sum(axis=(2, 3)).mean(axis=0)",
+        why="averages the bias gradient over the batch instead of summing it, as if the loss were a mean",
+    ),
+    Bug(
+        exercise="pool_forward",
+        find="windows.min(axis=(-2, -1))",
+        replace="-windows.max(axis=(-2, -1))",
+        why="takes min pooling as negated max pooling but forgets to negate the input: min(a) = -max(-a)",
+    ),
+    Bug(
+        exercise="receptive_field",
+        find="field, jump = 1, 1",
+        replace="field, jump = 0, 1",
+        why="starts counting from zero pixels instead of the one pixel a unit sees before any layer, so "
+            "L 3x3 layers give 2L instead of 1 + 2L",
+    ),
+]
