@@ -11,6 +11,7 @@ gets zero and a reason without stopping the batch.
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import tempfile
 import zipfile
@@ -87,14 +88,43 @@ def _copy_submission(src: Path, dest: Path, assignment: str) -> bool:
     return True
 
 
-def _annotate(autograded: Path, scores: dict[str, ExerciseScore]) -> None:
-    """Append the grader's verdict to each test cell of the autograded notebook (shown in feedback)."""
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _hidden_lines(source: str) -> set[str]:
+    """The stripped, non-empty lines of a cell's hidden-tests regions, markers included."""
+    lines, inside = set(), False
+    for line in source.splitlines():
+        if "BEGIN HIDDEN TESTS" in line:
+            inside = True
+        if inside and line.strip():
+            lines.add(line.strip())
+        if "END HIDDEN TESTS" in line:
+            inside = False
+    return lines
+
+
+def _scrub(text: str, hidden: set[str]) -> str:
+    """Drop the lines of a traceback frame that quote hidden-test code."""
+    return "\n".join(ln for ln in text.split("\n")
+                     if not any(h in _ANSI.sub("", ln) for h in hidden))
+
+
+def _prepare_feedback(autograded: Path, scores: dict[str, ExerciseScore]) -> None:
+    """Make the autograded notebook fit for feedback: append the grader's verdict to each test cell
+    and remove hidden-test code quoted in tracebacks (nbgrader only clears it from cell sources)."""
     if not autograded.exists():
         return
     nb = nbformat.read(autograded, as_version=4)
     for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        hidden = _hidden_lines(cell.source)
+        for output in cell.outputs:
+            if output.output_type == "error" and hidden:
+                output.traceback = [_scrub(frame, hidden) for frame in output.traceback]
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-        if cell.cell_type == "code" and gid.startswith("test_") and gid[5:] in scores:
+        if gid.startswith("test_") and gid[5:] in scores:
             cell.outputs.append(nbformat.v4.new_output("stream", name="stdout",
                                                        text=scores[gid[5:]].report() + "\n"))
     nbformat.write(nb, autograded)
@@ -189,7 +219,7 @@ def grade(submissions: Path | None, out: Path, names: list[str],
                     _write_scores(gb, name, student, scores)
                 except Exception:  # the submission never reached the gradebook
                     pass
-            _annotate(root / "autograded" / student / name / f"{name}.ipynb", scores)
+            _prepare_feedback(root / "autograded" / student / name / f"{name}.ipynb", scores)
             fb = nb_api.generate_feedback(name, student)
             html = root / "feedback" / student / name / f"{name}.html"
             if fb["success"] and html.exists():

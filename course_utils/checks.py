@@ -58,14 +58,13 @@ def _compare_arrays(actual: Any, expected: Any, rtol: float, atol: float) -> Com
         return Comparison(False, f"{_describe(a)} has NaN where the reference has none (or the reverse)",
                           math.inf, math.inf)
     with np.errstate(invalid="ignore", over="ignore"):
-        diff = np.abs(a64 - e64)
-        diff[np.isnan(e64)] = 0.0
-        both_inf = np.isinf(a64) & np.isinf(e64) & (np.sign(a64) == np.sign(e64))
-        diff[both_inf] = 0.0
-        rel = diff / np.maximum(np.abs(e64), np.finfo(np.float64).tiny)
-        rel[diff == 0] = 0.0
-        max_abs, max_rel = float(diff.max()), float(rel.max())
-        ok = bool(np.all(diff <= atol + rtol * np.abs(np.where(both_inf, 0.0, e64))))
+        # NaN where the reference has NaN, and infinities of the same sign, count as equal
+        same = (np.isnan(a64) & np.isnan(e64)) | ((a64 == e64) & np.isinf(e64))
+        diff = np.where(same, 0.0, np.abs(a64 - e64))
+        scale = np.where(same | np.isinf(e64), 0.0, np.abs(e64))
+        rel = np.where(diff == 0, 0.0, diff / np.maximum(scale, np.finfo(np.float64).tiny))
+        max_abs, max_rel = float(np.nanmax(diff)), float(np.nanmax(rel))
+        ok = bool(np.all(diff <= atol + rtol * scale))
     verdict = "matches" if ok else "differs"
     msg = (f"{_describe(a)} {verdict}: max abs err {max_abs:.2e}, max rel err {max_rel:.2e} "
            f"(tolerance rtol={rtol:g}, atol={atol:g})")

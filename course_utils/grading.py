@@ -66,7 +66,7 @@ def _hidden_reference_file(assignment: str) -> Path | None:
         import autograder
     except ImportError:
         return None
-    path = Path(autograder.__file__).parent / "references" / assignment / "hidden.pt"
+    path = Path(list(autograder.__path__)[0]) / "references" / assignment / "hidden.pt"
     return path if path.exists() else None
 
 

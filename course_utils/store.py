@@ -6,7 +6,7 @@ grader's process. Numpy arrays become tensors on the way in.
 
 File layout (visible references beside the student notebook, hidden ones in ``autograder/``)::
 
-    {"meta": {"assignment", "torch", "device", "dtype", "seed", "created"},
+    {"meta": {"assignment", "torch", "numpy", "device", "dtype", "seed", "visibility"},
      "exercises": {name: {"numpy": bool, "rtol": float, "atol": float, "hint": str,
                           "cases": [{"args": [...], "kwargs": {...}, "expected": ...}]}}}
 """
@@ -36,8 +36,11 @@ def to_storable(x: Any) -> Any:
         return [to_storable(v) for v in x] if isinstance(x, list) else tuple(to_storable(v) for v in x)
     if isinstance(x, dict):
         return {str(k): to_storable(v) for k, v in x.items()}
-    if x is None or isinstance(x, (bool, int, float, str)):
+    if x is None:
         return x
+    for kind in (bool, int, float, str):  # plain types only (torch.__version__ is a str subclass)
+        if isinstance(x, kind):
+            return kind(x)
     return f"<unstorable {type(x).__name__}>"
 
 
@@ -61,10 +64,8 @@ def load(path: str | os.PathLike) -> Any:
     return torch.load(Path(path), map_location="cpu", weights_only=True)
 
 
-def metadata(assignment: str, device: str, seed: int | None = None) -> dict[str, Any]:
+def metadata(assignment: str, device: str, seed: int | str | None = None) -> dict[str, Any]:
     """The metadata recorded with every reference file."""
-    import datetime
-
     return {
         "assignment": assignment,
         "torch": torch.__version__,
@@ -72,5 +73,4 @@ def metadata(assignment: str, device: str, seed: int | None = None) -> dict[str,
         "device": device,
         "dtype": "float64",
         "seed": seed,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

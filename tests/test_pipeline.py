@@ -25,7 +25,7 @@ from autograder.samples import filled
 from course_utils import store
 from course_utils.store import VISIBLE_FILE
 
-from .conftest import ASSIGNMENTS
+from conftest import ASSIGNMENTS
 
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 

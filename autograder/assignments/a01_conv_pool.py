@@ -33,9 +33,10 @@ _EXACT = {"rtol": 0.0, "atol": 0.0}
 _FLOAT = {"rtol": 1e-7, "atol": 1e-9}
 
 
-def _conv(seed: int, x_shape: tuple, n_filters: int, kernel: tuple, stride: int = 1, padding: int = 0) -> Case:
+def _conv(seed: int, x_shape: tuple, n_filters: int, kernel: tuple, stride: int = 1,
+          padding: int = 0) -> Case:
     """A random convolution case: x, w, b from three seeds derived from ``seed``."""
-    n, c = x_shape[:2]
+    c = x_shape[1]
     x = randn(*x_shape, seed=seed)
     w = randn(n_filters, c, *kernel, seed=seed + 1)
     b = randn(n_filters, seed=seed + 2)
