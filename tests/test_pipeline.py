@@ -87,12 +87,15 @@ def test_release_holds_no_solution_or_hidden_material(name):
     for marker in MARKERS:
         assert marker not in text
     assert "CHECK.hidden" not in text
+    answers = {_nbgrader(c)["grade_id"]: c.source for c in _released(name).cells if _nbgrader(c).get("solution")}
     for cell in _source(name).cells:
         if _nbgrader(cell).get("solution") and cell.cell_type == "code":
             body = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
-            for line in body.splitlines():
-                if len(line.strip()) > 30:
-                    assert line.strip() not in text, f"solution line leaked: {line.strip()}"
+            released = answers[_nbgrader(cell)["grade_id"]]
+            assert "raise NotImplementedError()" in released
+            stub = {ln.strip() for ln in released.splitlines()}
+            leaked = [ln.strip() for ln in body.splitlines() if ln.strip() and ln.strip() in stub]
+            assert not leaked, f"solution lines in the released answer cell: {leaked}"
     assert not [p for p in folder.rglob("*") if "hidden" in p.name.lower()]
     released = store.load(folder / VISIBLE_FILE)
     hidden = store.load(hidden_reference_file(name))
