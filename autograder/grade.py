@@ -142,9 +142,11 @@ def _write_scores(gradebook, assignment: str, student: str, scores: dict[str, Ex
 
 
 def _totals(gradebook, result: SubmissionResult, test_ids: set[str]) -> None:
+    from nbgrader.api import MissingEntry
+
     try:
         submission = gradebook.find_submission(result.assignment, result.student)
-    except Exception:  # never autograded: nothing in the gradebook
+    except MissingEntry:  # never autograded: nothing in the gradebook
         return
     for notebook in submission.notebooks:
         for grade in notebook.grades:
@@ -153,6 +155,62 @@ def _totals(gradebook, result: SubmissionResult, test_ids: set[str]) -> None:
             else:
                 result.manual_score += grade.score
                 result.manual_pending += bool(grade.needs_manual_grade)
+
+
+@dataclass
+class _Assignment:
+    """What grading one assignment needs, loaded once per batch."""
+
+    name: str
+    visible: dict
+    hidden: dict
+    points: dict[str, float]
+    cases_file: Path
+
+
+def _load_assignment(gradebook, name: str, folder: Path) -> _Assignment:
+    visible, hidden = store.load(visible_reference_file(name)), store.load(hidden_reference_file(name))
+    cells = {c.name: c.max_score for nb in gradebook.find_assignment(name).notebooks for c in nb.grade_cells}
+    points = {ex.name: cells[f"test_{ex.name}"] for ex in specs.exercises(name)}
+    cases_file = store.save(folder / "cases.pt", grader_cases(name, visible))
+    return _Assignment(name, visible, hidden, points, cases_file)
+
+
+def _grade_submission(nb_api, assignment: _Assignment, student: str, src: Path, out: Path) -> SubmissionResult:
+    """Autograde one student's notebook, score it, write the scores and the feedback."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    name, root = assignment.name, Path(nb_api.coursedir.root)
+    result = SubmissionResult(student, name, auto_max=sum(assignment.points.values()))
+    if not _copy_submission(src, root / "submitted" / student / name, name):
+        result.status = "missing"
+        return result
+    record = out / "grading" / student / name / "record.pt"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.unlink(missing_ok=True)
+    with environment(**{CASES_ENV: str(assignment.cases_file), RECORD_ENV: str(record),
+                        "COURSE_FIGURE_DIR": str(record.parent / "figures")}):
+        outcome = nb_api.autograde(name, student)
+    if not outcome["success"]:
+        last = (outcome.get("error") or outcome.get("log") or "").strip().splitlines()
+        result.status = "failed: " + (last[-1][:160] if last else "nbgrader could not run it")
+    try:
+        records = store.load(record) if record.exists() else {}
+    except Exception as exc:  # a kernel killed mid-write leaves a broken file
+        records, result.status = {}, f"failed: unreadable record ({type(exc).__name__})"
+    result.exercises = score_assignment(records, assignment.visible, assignment.hidden, assignment.points)
+    with Gradebook(nb_api.coursedir.db_url, COURSE_ID) as gb:
+        try:
+            _write_scores(gb, name, student, result.exercises)
+        except MissingEntry:  # nbgrader never got as far as the gradebook
+            pass
+    _prepare_feedback(root / "autograded" / student / name / f"{name}.ipynb", result.exercises)
+    html = root / "feedback" / student / name / f"{name}.html"
+    if nb_api.generate_feedback(name, student)["success"] and html.exists():
+        result.feedback = out / "feedback" / student / f"{name}.html"
+        result.feedback.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(html, result.feedback)
+    return result
 
 
 def grade(submissions: Path | None, out: Path, names: list[str],
@@ -175,64 +233,24 @@ def grade(submissions: Path | None, out: Path, names: list[str],
         shutil.rmtree(submissions, ignore_errors=True)
         write_samples(submissions, names)
     folder = unpack(Path(submissions), out)
-    root = out / "course"
-    nb_api = prepare_course(root, names)
-    db_url = nb_api.coursedir.db_url
+    nb_api = prepare_course(out / "course", names)
+    with Gradebook(nb_api.coursedir.db_url, COURSE_ID) as gb:
+        loaded = {name: _load_assignment(gb, name, out / "grading" / name) for name in names}
 
-    refs, points, cases_files = {}, {}, {}
-    with Gradebook(db_url, COURSE_ID) as gb:
-        for name in names:
-            refs[name] = (store.load(visible_reference_file(name)), store.load(hidden_reference_file(name)))
-            cells = {c.name: c.max_score for nb in gb.find_assignment(name).notebooks for c in nb.grade_cells}
-            points[name] = {ex.name: cells[f"test_{ex.name}"] for ex in specs.exercises(name)}
-            cases_files[name] = store.save(out / "grading" / name / "cases.pt", grader_cases(name, refs[name][0]))
-
+    shutil.rmtree(out / "feedback", ignore_errors=True)
     students = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
-    feedback_dir = out / "feedback"
-    shutil.rmtree(feedback_dir, ignore_errors=True)
     results = []
     for student in students:
         for name in names:
-            result = SubmissionResult(student, name, auto_max=sum(points[name].values()))
+            result = _grade_submission(nb_api, loaded[name], student, folder / student / name, out)
             results.append(result)
-            if not _copy_submission(folder / student / name, root / "submitted" / student / name, name):
-                result.status = "missing"
-                progress(f"{student:>12} {name}: no notebook submitted")
-                continue
-            record = out / "grading" / student / name / "record.pt"
-            record.parent.mkdir(parents=True, exist_ok=True)
-            record.unlink(missing_ok=True)
-            with environment(**{CASES_ENV: str(cases_files[name]), RECORD_ENV: str(record),
-                                "COURSE_FIGURE_DIR": str(record.parent / "figures")}):
-                outcome = nb_api.autograde(name, student)
-            if not outcome["success"]:
-                last = (outcome.get("error") or outcome.get("log") or "").strip().splitlines()
-                result.status = "failed: " + (last[-1][:160] if last else "nbgrader could not run it")
-            try:
-                records = store.load(record) if record.exists() else {}
-            except Exception as exc:  # a kernel killed mid-write leaves a broken file
-                records, result.status = {}, f"failed: unreadable record ({type(exc).__name__})"
-            scores = score_assignment(records, *refs[name], points[name])
-            result.exercises = scores
-            with Gradebook(db_url, COURSE_ID) as gb:
-                try:
-                    _write_scores(gb, name, student, scores)
-                except Exception:  # the submission never reached the gradebook
-                    pass
-            _prepare_feedback(root / "autograded" / student / name / f"{name}.ipynb", scores)
-            fb = nb_api.generate_feedback(name, student)
-            html = root / "feedback" / student / name / f"{name}.html"
-            if fb["success"] and html.exists():
-                result.feedback = feedback_dir / student / f"{name}.html"
-                result.feedback.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(html, result.feedback)
-            earned = sum(s.earned for s in scores.values())
+            earned = sum(s.earned for s in result.exercises.values())
             progress(f"{student:>12} {name}: {earned:g}/{result.auto_max:g} automatic points"
                      + ("" if result.status == "graded" else f" ({result.status})"))
 
-    with Gradebook(db_url, COURSE_ID) as gb:
+    with Gradebook(nb_api.coursedir.db_url, COURSE_ID) as gb:
         for result in results:
-            test_ids = {f"test_{n}" for n in points[result.assignment]}
+            test_ids = {f"test_{n}" for n in loaded[result.assignment].points}
             _totals(gb, result, test_ids)
             for nb in gb.find_assignment(result.assignment).notebooks:
                 result.manual_max = sum(c.max_score for c in nb.grade_cells if c.name not in test_ids)

@@ -60,7 +60,10 @@ def score_exercise(name: str, points: float, recorded: Any, visible_spec: dict, 
         score.total[which] = len(cases)
         results = recorded.get(which) if isinstance(recorded, dict) else None
         if not isinstance(results, list) or len(results) != len(cases):
-            score.problems.append(f"no {which} results were recorded (did the test cell run to the end?)")
+            if which == "hidden" and score.passed["visible"] < score.total["visible"]:
+                score.problems.append("hidden cases did not run: the visible check failed first")
+            else:
+                score.problems.append(f"no {which} results were recorded (did the test cell run to the end?)")
             continue
         for i, (result, case) in enumerate(zip(results, cases), 1):
             problem = _result_problem(which, i, result, case, spec)
