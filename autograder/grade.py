@@ -157,6 +157,22 @@ def _totals(gradebook, result: SubmissionResult, test_ids: set[str]) -> None:
                 result.manual_pending += bool(grade.needs_manual_grade)
 
 
+#: Log patterns of nbgrader failures, and what to tell the instructor.
+_FAILURES = (("DeadKernelError", "the kernel died (a cell crashed Python)"),
+             ("NotJSONError", "the notebook is not valid JSON"),
+             ("NotebookValidationError", "the notebook does not follow the notebook format"),
+             ("ValidationError", "the notebook does not follow the notebook format"))
+
+
+def _failure_reason(outcome: dict) -> str:
+    text = f"{outcome.get('error') or ''}\n{outcome.get('log') or ''}"
+    for pattern, reason in _FAILURES:
+        if pattern in text:
+            return reason
+    errors = [ln.strip() for ln in text.splitlines() if "Error" in ln]
+    return (errors[-1] if errors else "nbgrader could not grade it")[:160]
+
+
 @dataclass
 class _Assignment:
     """What grading one assignment needs, loaded once per batch."""
@@ -191,13 +207,14 @@ def _grade_submission(nb_api, assignment: _Assignment, student: str, src: Path, 
     with environment(**{CASES_ENV: str(assignment.cases_file), RECORD_ENV: str(record),
                         "COURSE_FIGURE_DIR": str(record.parent / "figures")}):
         outcome = nb_api.autograde(name, student)
-    if not outcome["success"]:
-        last = (outcome.get("error") or outcome.get("log") or "").strip().splitlines()
-        result.status = "failed: " + (last[-1][:160] if last else "nbgrader could not run it")
-    try:
-        records = store.load(record) if record.exists() else {}
-    except Exception as exc:  # a kernel killed mid-write leaves a broken file
-        records, result.status = {}, f"failed: unreadable record ({type(exc).__name__})"
+    records = {}
+    if not outcome["success"]:  # nothing of this run reached the gradebook: score it all zero
+        result.status = "failed: " + _failure_reason(outcome)
+    elif record.exists():
+        try:
+            records = store.load(record)
+        except Exception as exc:  # written by the student's kernel: anything may be in it
+            result.status = f"failed: unreadable record ({type(exc).__name__})"
     result.exercises = score_assignment(records, assignment.visible, assignment.hidden, assignment.points)
     with Gradebook(nb_api.coursedir.db_url, COURSE_ID) as gb:
         try:

@@ -60,7 +60,7 @@ def score_exercise(name: str, points: float, recorded: Any, visible_spec: dict, 
         score.total[which] = len(cases)
         results = recorded.get(which) if isinstance(recorded, dict) else None
         if not isinstance(results, list) or len(results) != len(cases):
-            if which == "hidden" and score.passed["visible"] < score.total["visible"]:
+            if which == "hidden" and isinstance(recorded, dict) and isinstance(recorded.get("visible"), list):
                 score.problems.append("hidden cases did not run: the visible check failed first")
             else:
                 score.problems.append(f"no {which} results were recorded (did the test cell run to the end?)")

@@ -168,15 +168,18 @@ def test_committed_references_match_a_fresh_run(name):
     assert not bad
 
 
-def _with_first_answer(nb, code: str) -> nbformat.NotebookNode:
-    cell = next(c for c in nb.cells if _nbgrader(c).get("solution") and c.cell_type == "code")
+def _prepend(nb, code: str, grade_id: str | None = None) -> nbformat.NotebookNode:
+    """Put ``code`` at the top of answer cell ``grade_id`` (default: the first answer cell)."""
+    cell = next(c for c in nb.cells if _nbgrader(c).get("solution") and c.cell_type == "code"
+                and grade_id in (None, _nbgrader(c)["grade_id"]))
     cell.source = code + "\n" + cell.source
     return nb
 
 
 def test_hostile_batch_is_graded_without_losing_anyone(tmp_path, monkeypatch):
-    """Broken JSON, a missing notebook, an endless loop, a crashed kernel and a cheater grade to
-    zero with a reason, while the honest student in the same batch (sent as a zip) gets full marks."""
+    """Broken JSON, a missing notebook, a crashed kernel and cheaters get zero (with a reason), an
+    endless loop costs only its own exercise, and the honest student in the same batch (sent as a
+    zip) gets full marks."""
     monkeypatch.setenv("CVCOURSE_CELL_TIMEOUT", "10")
     name = ASSIGNMENTS[0]
     subs = tmp_path / "subs"
@@ -192,8 +195,9 @@ def test_hostile_batch_is_graded_without_losing_anyone(tmp_path, monkeypatch):
     put("honest", filled(name))
     put("broken", text='{"cells": [ this is not json')
     put("absent")
-    put("looper", _with_first_answer(_released(name), "while True:\n    pass"))
-    put("crasher", _with_first_answer(_released(name), "import os\nos._exit(1)"))
+    looped = specs.bugs(name)[0].exercise  # no other exercise calls it
+    put("looper", _prepend(filled(name), "while True:\n    pass", looped))
+    put("crasher", _prepend(_released(name), "import os\nos._exit(1)"))
     cheat = (
         "import numpy, torch, course_utils, course_utils.checks, course_utils.grading\n"
         "numpy.allclose = lambda *a, **k: True\n"
@@ -203,21 +207,33 @@ def test_hostile_batch_is_graded_without_losing_anyone(tmp_path, monkeypatch):
         "course_utils.Checker.visible = lambda self, *a, **k: print('all visible cases pass')\n"
         "course_utils.Checker.hidden = lambda self, *a, **k: None\n"
     )
-    put("cheater", _with_first_answer(_released(name), cheat))
+    put("cheater", _prepend(_released(name), cheat))
+    # buggy answers whose in-kernel checks are patched to pass: the grader still sees the bugs
+    patch_compare = "\n".join(cheat.splitlines()[:5])
+    put("patcher", _prepend(filled(name, specs.bugs(name)), patch_compare))
     archive = tmp_path / "subs.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for p in subs.rglob("*"):
             zf.write(p, Path("batch") / p.relative_to(subs))
 
     results = {r.student: r for r in grade(archive, tmp_path / "out", [name], progress=lambda _: None)}
-    assert set(results) == {"honest", "broken", "absent", "looper", "crasher", "cheater"}
+    assert set(results) == {"honest", "broken", "absent", "looper", "crasher", "cheater", "patcher"}
     assert results["honest"].auto_score == results["honest"].auto_max > 0
-    for student in ("broken", "absent", "looper", "crasher", "cheater"):
+    looper = results["looper"]
+    assert {n for n, s in looper.exercises.items() if not s.ok} == {looped}
+    assert looper.auto_score == looper.auto_max - next(e.points for e in specs.exercises(name) if e.name == looped)
+    for student in ("broken", "absent", "crasher", "cheater"):
         assert results[student].auto_score == 0, student
     assert results["absent"].status == "missing"
-    assert results["broken"].status.startswith("failed")
+    assert results["broken"].status == "failed: the notebook is not valid JSON"
+    assert results["crasher"].status == "failed: the kernel died (a cell crashed Python)"
+    assert results["cheater"].status == "graded"
+    patcher = results["patcher"]
+    assert {n for n, s in patcher.exercises.items() if not s.ok} == {b.exercise for b in specs.bugs(name)}
+    autograded = tmp_path / "out" / "course" / "autograded" / "patcher" / name / f"{name}.ipynb"
+    assert "all visible cases pass" in autograded.read_text()  # the patched kernel believed it passed
     rows = list(csv.DictReader(open(tmp_path / "out" / "grades.csv")))
-    assert len(rows) == 6
+    assert len(rows) == 7
 
 
 def test_csv_quotes_awkward_names(tmp_path):
