@@ -43,6 +43,26 @@ def _conv(seed: int, x_shape: tuple, n_filters: int, kernel: tuple, stride: int 
     return Case(args=(x, w, b), kwargs={"stride": stride, "padding": padding})
 
 
+def _conv_cases(base: int, last: tuple) -> dict[str, list[Case]]:
+    """Visible and hidden forward-convolution cases with seeds from ``base``: the lecture example,
+    then shapes with strides, paddings, non-square and 1x1 kernels; ``last`` is
+    ``(x_shape, n_filters, kernel, stride, padding)`` of the final hidden case."""
+    return {
+        "visible": [
+            Case(args=(SEED_IMAGE, SEED_FILTER, np.zeros(1))),
+            _conv(base + 10, (2, 3, 6, 6), 4, (3, 3), stride=1, padding=1),
+            _conv(base + 20, (1, 2, 7, 7), 3, (3, 3), stride=2, padding=0),
+        ],
+        "hidden": [
+            _conv(base + 30, (2, 3, 8, 7), 2, (2, 4), stride=1, padding=0),
+            _conv(base + 40, (1, 2, 9, 9), 3, (5, 5), stride=2, padding=1),
+            _conv(base + 50, (3, 4, 5, 6), 2, (1, 1), stride=1, padding=0),
+            _conv(base + 60, (2, 1, 10, 8), 2, (3, 2), stride=3, padding=2),
+            _conv(base + 70, *last[:3], stride=last[3], padding=last[4]),
+        ],
+    }
+
+
 def _conv_backward(seed: int, x_shape: tuple, n_filters: int, kernel: tuple, stride: int = 1,
                    padding: int = 0) -> Case:
     """A random backward case: the upstream gradient has the forward output's shape."""
@@ -87,18 +107,7 @@ EXERCISES = [
     Exercise(
         name="conv_forward_naive",
         points=3,
-        visible=[
-            Case(args=(SEED_IMAGE, SEED_FILTER, np.zeros(1))),
-            _conv(110, (2, 3, 6, 6), 4, (3, 3), stride=1, padding=1),
-            _conv(120, (1, 2, 7, 7), 3, (3, 3), stride=2, padding=0),
-        ],
-        hidden=[
-            _conv(130, (2, 3, 8, 7), 2, (2, 4), stride=1, padding=0),
-            _conv(140, (1, 2, 9, 9), 3, (5, 5), stride=2, padding=1),
-            _conv(150, (3, 4, 5, 6), 2, (1, 1), stride=1, padding=0),
-            _conv(160, (2, 1, 10, 8), 2, (3, 2), stride=3, padding=2),
-            _conv(170, (1, 1, 4, 4), 1, (4, 4), stride=1, padding=0),
-        ],
+        **_conv_cases(100, last=((1, 1, 4, 4), 1, (4, 4), 1, 0)),
         **_FLOAT,
         hint="Pad only H and W, multiply each window by w[f] without flipping it, sum over channels and "
              "kernel positions, then add b[f].",
@@ -144,18 +153,7 @@ EXERCISES = [
     Exercise(
         name="conv_forward_im2col",
         points=1,
-        visible=[
-            Case(args=(SEED_IMAGE, SEED_FILTER, np.zeros(1))),
-            _conv(410, (2, 3, 6, 6), 4, (3, 3), stride=1, padding=1),
-            _conv(420, (1, 2, 7, 7), 3, (3, 3), stride=2, padding=0),
-        ],
-        hidden=[
-            _conv(430, (2, 3, 8, 7), 2, (2, 4), stride=1, padding=0),
-            _conv(440, (1, 2, 9, 9), 3, (5, 5), stride=2, padding=1),
-            _conv(450, (3, 4, 5, 6), 2, (1, 1), stride=1, padding=0),
-            _conv(460, (2, 1, 10, 8), 2, (3, 2), stride=3, padding=2),
-            _conv(470, (4, 3, 12, 12), 6, (3, 3), stride=1, padding=1),
-        ],
+        **_conv_cases(400, last=((4, 3, 12, 12), 6, (3, 3), 1, 1)),
         **_FLOAT,
         hint="Reshape w to (F, C*KH*KW), multiply it with the columns of im2col in one matmul, add "
              "b[:, None] and reshape to (N, F, H', W').",
