@@ -12,7 +12,16 @@ from .course import SOLUTIONS
 from .notebook_run import execute_copy
 
 #: Time budget of each notebook on a 2-core CPU (s), from the issues.
-BUDGETS = {"01_conv_pool": 60}
+BUDGETS = {"01_conv_pool": 60, "02_transposed_conv": 120, "03_unet": 120}
+
+
+def shapes_rate(n: int = 2000, size: int = 64) -> float:
+    """Scenes per second that the shapes generator makes at ``size``."""
+    from course_utils.data import make_scenes
+
+    start = time.perf_counter()
+    make_scenes(n, size, seed=0)
+    return n / (time.perf_counter() - start)
 
 
 def run(names: list[str], out: Path, grade_too: bool = True) -> int:
@@ -24,6 +33,9 @@ def run(names: list[str], out: Path, grade_too: bool = True) -> int:
     figures = {}
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch threads {torch.get_num_threads()}")
+    rate = shapes_rate()
+    figures["shapes scenes per second (64x64)"] = round(rate)
+    print(f"shapes generator: {rate:.0f} scenes/s at 64x64 (2000 scenes)")
     print(f"{'notebook':<24}{'seconds':>10}{'budget':>10}")
     for name in names:
         _, seconds = execute_copy(SOLUTIONS / name, f"{name}.ipynb", out / "run" / name,

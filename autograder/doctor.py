@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,17 +32,20 @@ def cached_weights() -> dict[str, bool]:
 
 
 def _extensions() -> str:
-    lines = []
+    """The nbgrader lab and server extensions and whether each is enabled."""
+    found = []
     for args in (["labextension", "list"], ["server", "extension", "list"]):
         try:
             run = subprocess.run([sys.executable, "-m", "jupyter", *args], capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            lines.append(f"jupyter {' '.join(args)}: {exc}")
+            found.append(f"jupyter {' '.join(args)} failed: {exc}")
             continue
-        text = run.stdout + run.stderr
-        found = [ln.strip() for ln in text.splitlines() if "nbgrader" in ln]
-        lines.append(f"jupyter {' '.join(args)}: " + ("; ".join(found) if found else "no nbgrader extension found"))
-    return "\n  ".join(lines)
+        for line in re.sub(r"\x1b\[[0-9;]*m", "", run.stdout + run.stderr).splitlines():
+            words = line.split()
+            state = next((w for w in words if w in ("enabled", "disabled")), None)
+            if words and "nbgrader" in words[0] and state:
+                found.append(f"{words[0]} {state}")
+    return "; ".join(dict.fromkeys(found)) or "no nbgrader extension found"
 
 
 def report() -> str:
@@ -68,5 +72,5 @@ def report() -> str:
         f"extensions   {_extensions()}",
     ]
     if not any(weights.values()):
-        lines.append("             (offline, notebooks use the course's bundled classifier instead)")
+        lines.append("             (none cached: torchvision downloads them on first use, which needs a network)")
     return "\n".join(lines)
