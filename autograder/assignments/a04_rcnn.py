@@ -1,0 +1,591 @@
+"""Graded cases and sample bugs of assignment 04: R-CNN, from boxes to the four losses.
+
+Every exercise takes and returns torch tensors (float64 boxes and features, int64 indices, bool flags).
+The hand-worked examples of the notebook are visible cases: the IoU of two 2x2 squares (1/7), the box
+(2, 3, 12, 23) encoded against the anchor (0, 0, 10, 10), the 8x8 ramp pooled over one RoI, the NMS row
+with an IoU of exactly 0.5, and the ranked list T F F T T T with five ground truths (AP 0.6). Hidden
+cases cover the edges: empty box sets, zero-area boxes, ties in scores and in IoU, a single class, an
+image without ground truth, RoIs that leave the feature map, and thresholds met with equality.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from . import Bug, Case, Exercise
+
+_EXACT = {"rtol": 0.0, "atol": 0.0}
+_FLOAT = {"rtol": 1e-7, "atol": 1e-9}
+
+#: Three boxes in (x1, y1, x2, y2): a wide one, a tall one and one of zero width.
+HAND_BOXES = [[0.0, 0.0, 4.0, 2.0], [10.0, 20.0, 30.0, 60.0], [5.0, 5.0, 5.0, 9.0]]
+
+#: The 8x8 ramp 0..63 that the RoI-pooling picture uses, as a (1, 1, 8, 8) batch.
+RAMP = torch.arange(64, dtype=torch.float64).reshape(1, 1, 8, 8)
+
+
+def _t(values, dtype=torch.float64) -> torch.Tensor:
+    return torch.tensor(values, dtype=dtype)
+
+
+def _empty_boxes() -> torch.Tensor:
+    return torch.zeros(0, 4, dtype=torch.float64)
+
+
+def _boxes(n: int, seed: int, size: float = 64.0, min_side: float = 1.0) -> torch.Tensor:
+    """``n`` random boxes (x1, y1, x2, y2) with corners in [0, size) and sides in [min_side, 0.4 size)."""
+    rng = np.random.default_rng(seed)
+    corner = rng.uniform(0.0, 0.75 * size, (n, 2))
+    side = rng.uniform(min_side, 0.4 * size, (n, 2))
+    return torch.from_numpy(np.concatenate([corner, corner + side], axis=1))
+
+
+def _perturb(boxes: torch.Tensor, seed: int, amount: float = 0.15) -> torch.Tensor:
+    """Each box with every side moved by up to ``amount`` of the box's size (corners kept in order)."""
+    size = torch.cat([boxes[:, 2:] - boxes[:, :2]] * 2, dim=1)
+    moved = boxes + size * torch.from_numpy(np.random.default_rng(seed).uniform(-amount, amount, boxes.shape))
+    return torch.cat([torch.minimum(moved[:, :2], moved[:, 2:]), torch.maximum(moved[:, :2], moved[:, 2:])], 1)
+
+
+def _jitter(boxes: torch.Tensor, n: int, seed: int, amount: float = 0.15) -> torch.Tensor:
+    """``n`` boxes near randomly chosen ``boxes`` (see :func:`_perturb`)."""
+    base = boxes[torch.from_numpy(np.random.default_rng(seed).integers(0, len(boxes), n))]
+    return _perturb(base, seed + 1, amount)
+
+
+def _encode(seed: int, n: int, amount: float = 0.15, **kwargs) -> Case:
+    """``n`` anchors and, row by row, a box near each of them."""
+    anchors = _boxes(n, seed, min_side=4.0)
+    return Case(args=(_perturb(anchors, seed + 1, amount), anchors), kwargs=kwargs)
+
+
+def _uniform(shape: tuple, seed: int, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).uniform(low, high, shape))
+
+
+def _normal(shape: tuple, seed: int, scale: float = 1.0) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).standard_normal(shape) * scale)
+
+
+def _iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
+    """IoU matrix of two box sets, only to build *inputs* of the labelling cases."""
+    from torchvision.ops import box_iou
+
+    return box_iou(boxes1, boxes2)
+
+
+def _grid_anchors(cells: int, stride: float, side: float) -> torch.Tensor:
+    """Square anchors of one size centred on a cells x cells grid (inputs of the labelling cases)."""
+    centres = (torch.arange(cells, dtype=torch.float64) + 0.5) * stride
+    cy, cx = torch.meshgrid(centres, centres, indexing="ij")
+    c = torch.stack([cx.reshape(-1), cy.reshape(-1)], dim=1)
+    return torch.cat([c - side / 2, c + side / 2], dim=1)
+
+
+def _labels(counts: tuple[int, int, int], seed: int) -> torch.Tensor:
+    """A shuffled int64 label vector with the given numbers of (positive, negative, ignored) anchors."""
+    pos, neg, ign = counts
+    labels = np.array([1] * pos + [0] * neg + [-1] * ign, dtype=np.int64)
+    return torch.from_numpy(np.random.default_rng(seed).permutation(labels))
+
+
+def _split(n: int, n_pos: int, n_neg: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Disjoint random index sets of sizes n_pos and n_neg out of range(n), as int64 tensors."""
+    perm = np.random.default_rng(seed).permutation(n)
+    return torch.from_numpy(perm[:n_pos].copy()), torch.from_numpy(perm[n_pos:n_pos + n_neg].copy())
+
+
+def _rpn(seed: int, n: int, n_pos: int, n_neg: int, logit_scale: float = 2.0, **kwargs) -> Case:
+    pos, neg = _split(n, n_pos, n_neg, seed + 3)
+    return Case(args=(_normal((n,), seed, logit_scale), _normal((n, 4), seed + 1, 0.5),
+                      _normal((n, 4), seed + 2, 0.5), pos, neg), kwargs=kwargs)
+
+
+def _rois(n: int, seed: int, batch: int, size: float, spill: float = 0.0) -> torch.Tensor:
+    """``n`` RoIs (batch index, x1, y1, x2, y2) in image coordinates of a size x size image; ``spill``
+    lets them reach that far (as a fraction of ``size``) beyond the image on every side."""
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, batch, (n, 1)).astype(np.float64)
+    low, high = -spill * size, (1 + spill) * size
+    a, b = rng.uniform(low, high, (n, 2)), rng.uniform(low, high, (n, 2))
+    return torch.from_numpy(np.concatenate([index, np.minimum(a, b), np.maximum(a, b)], axis=1))
+
+
+def _roi_case(seed: int, shape: tuple, n: int, image: float, output_size, spatial_scale: float,
+              spill: float = 0.0, **kwargs) -> Case:
+    features = _normal(shape, seed)
+    return Case(args=(features, _rois(n, seed + 1, shape[0], image, spill), output_size),
+                kwargs=dict(spatial_scale=spatial_scale, **kwargs))
+
+
+def _head(seed: int, rois: int, classes: int, labels=None, beta=None, logit_scale: float = 1.0) -> Case:
+    """Fast R-CNN head outputs for ``rois`` RoIs and ``classes`` classes (background included)."""
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        labels = rng.integers(0, classes, rois)
+    labels = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+    kwargs = {} if beta is None else {"beta": beta}
+    return Case(args=(_normal((rois, classes), seed + 1, logit_scale), _normal((rois, 4 * classes), seed + 2, 0.5),
+                      labels, _normal((rois, 4), seed + 3, 0.5)), kwargs=kwargs)
+
+
+def _losses(seed: int) -> dict[str, torch.Tensor]:
+    values = np.random.default_rng(seed).uniform(0.05, 2.0, 4)
+    names = ("rpn_objectness", "rpn_box", "roi_classifier", "roi_box")
+    return {name: torch.tensor(v, dtype=torch.float64) for name, v in zip(names, values)}
+
+
+def _scores(n: int, seed: int) -> torch.Tensor:
+    """``n`` distinct scores in (0, 1), in random order."""
+    return torch.from_numpy(np.random.default_rng(seed).permutation(np.linspace(0.05, 0.95, n)))
+
+
+#: NMS on a row of boxes: 1 overlaps 0 with IoU 0.6 and goes; 3 overlaps 2 with IoU exactly 0.5 and stays.
+NMS_BOXES = [[0.0, 0.0, 4.0, 2.0], [1.0, 0.0, 5.0, 2.0], [10.0, 0.0, 13.0, 1.0], [11.0, 0.0, 14.0, 1.0],
+             [20.0, 20.0, 30.0, 30.0]]
+NMS_SCORES = [0.9, 0.8, 0.7, 0.6, 0.95]
+
+#: Two ground truths and four detections: a hit, a duplicate of it, a second hit, a false alarm.
+MATCH_GT = [[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]]
+MATCH_BOXES = [[1.0, 1.0, 11.0, 11.0], [0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0], [40.0, 40.0, 50.0, 50.0]]
+MATCH_SCORES = [0.9, 0.8, 0.7, 0.95]
+
+#: The ranked list T F F T T T against five ground truths: precision 1, 1/2, 1/3, 1/2, 3/5, 2/3 and
+#: all-point interpolated AP = (1 + 2/3 + 2/3 + 2/3) / 5 = 0.6.
+AP_SCORES = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
+AP_HITS = [True, False, False, True, True, True]
+
+#: A 5 x 2 IoU matrix for anchor labelling with thresholds 0.7 / 0.3: anchor 0 is positive by its
+#: IoU, anchor 2 only because it is ground truth 1's best anchor, anchor 1 is ignored, 3 and 4 are negative.
+LABEL_IOU = [[0.8, 0.1], [0.5, 0.2], [0.1, 0.35], [0.2, 0.1], [0.0, 0.0]]
+
+
+def _nms_cluster(n: int, seed: int, centres: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` boxes jittered around a few random boxes (so that many overlap), with distinct scores."""
+    return _jitter(_boxes(centres, seed, min_side=8.0), n, seed + 1, 0.25), _scores(n, seed + 2)
+
+
+def _classes(n: int, k: int, seed: int) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).integers(0, k, n).astype(np.int64))
+
+
+def _detections(seed: int, n_gt: int, n_det: int, amount: float = 0.2, **kwargs) -> Case:
+    gt = _boxes(n_gt, seed, min_side=6.0)
+    boxes = torch.cat([_jitter(gt, n_det - 2, seed + 1, amount), _boxes(2, seed + 2)])
+    return Case(args=(boxes, _scores(n_det, seed + 3), gt), kwargs=kwargs)
+
+
+def _ranked(n: int, seed: int, hit_rate: float, num_gt: int) -> Case:
+    rng = np.random.default_rng(seed)
+    return Case(args=(_scores(n, seed + 1), torch.from_numpy(rng.uniform(size=n) < hit_rate), num_gt))
+
+
+EXERCISES = [
+    Exercise(
+        name="convert_boxes",
+        points=1,
+        visible=[
+            Case(args=(_t(HAND_BOXES), "xyxy", "cxcywh")),
+            Case(args=(_boxes(6, 110), "xyxy", "cxcywh")),
+            Case(args=(_boxes(5, 120), "cxcywh", "xyxy")),
+        ],
+        hidden=[
+            Case(args=(_empty_boxes(), "xyxy", "cxcywh")),
+            Case(args=(_empty_boxes(), "cxcywh", "xyxy")),
+            Case(args=(_t([[3.0, 4.0, 0.0, 0.0], [1.5, -2.0, 0.0, 6.0]]), "cxcywh", "xyxy")),
+            Case(args=(_boxes(4, 130), "xyxy", "xyxy")),
+            Case(args=(_boxes(20, 140, size=640.0) - 100.0, "cxcywh", "xyxy")),
+            Case(args=(_boxes(9, 150, size=8.0), "xyxy", "cxcywh")),
+        ],
+        numpy=False,
+        **_FLOAT,
+        hint="The centre is the mean of the two corners and the size their difference; back again, the "
+             "corners are centre -/+ half the size. Work on the last axis so that an empty (0, 4) input "
+             "gives a (0, 4) output.",
+    ),
+    Exercise(
+        name="box_iou",
+        points=2,
+        visible=[
+            Case(args=(_t([[0.0, 0.0, 2.0, 2.0]]),
+                       _t([[1.0, 1.0, 3.0, 3.0], [0.0, 0.0, 2.0, 2.0], [2.0, 0.0, 4.0, 2.0], [0.0, 0.0, 4.0, 4.0]]))),
+            Case(args=(_boxes(5, 210), _boxes(4, 211))),
+            Case(args=(_jitter(_boxes(2, 220, min_side=10.0), 3, 221), _jitter(_boxes(2, 220, min_side=10.0), 6, 222))),
+        ],
+        hidden=[
+            Case(args=(_empty_boxes(), _boxes(3, 230))),
+            Case(args=(_boxes(3, 231), _empty_boxes())),
+            Case(args=(_t([[1.0, 1.0, 1.0, 5.0], [2.0, 2.0, 2.0, 2.0]]),
+                       _t([[0.0, 0.0, 4.0, 4.0], [2.0, 2.0, 2.0, 2.0]]))),
+            Case(args=(_t([[0.0, 0.0, 10.0, 10.0], [2.0, 2.0, 4.0, 4.0]]),
+                       _t([[2.0, 2.0, 4.0, 4.0], [0.0, 0.0, 10.0, 10.0], [10.0, 10.0, 12.0, 12.0]]))),
+            Case(args=(_boxes(12, 240), _boxes(9, 241))),
+            Case(args=(_boxes(4, 250), _boxes(4, 250))),
+        ],
+        numpy=False,
+        **_FLOAT,
+        hint="Broadcast boxes1[:, None] against boxes2[None]: the intersection runs from the larger top-left "
+             "to the smaller bottom-right corner, with sides clamped at 0; no +1 anywhere, and IoU 0 where "
+             "the union is 0.",
+    ),
+    Exercise(
+        name="make_anchors",
+        points=2,
+        visible=[
+            Case(args=((2, 3), 16, [32.0], [0.5, 1.0, 2.0])),
+            Case(args=((3, 3), 8, [16.0, 24.0], [1.0, 2.0])),
+        ],
+        hidden=[
+            Case(args=((1, 1), 16, [64.0], [1.0])),
+            Case(args=((4, 2), 4, [8.0, 12.0, 20.0], [0.25, 1.0, 4.0])),
+            Case(args=((5, 7), 10, [15.0], [0.5, 2.0])),
+            Case(args=((2, 2), 12.5, [40.0, 80.0], [1.5])),
+            Case(args=((0, 3), 16, [32.0], [1.0])),
+        ],
+        numpy=False,
+        **_FLOAT,
+        hint="Cell (i, j) is centred at ((j + 0.5) * stride, (i + 0.5) * stride); an anchor of scale s and "
+             "ratio r = h / w has h = s * sqrt(r) and w = s / sqrt(r); rows run over cells (row-major), "
+             "then scales, then ratios.",
+    ),
+    Exercise(
+        name="encode_boxes",
+        points=1,
+        visible=[
+            Case(args=(_t([[2.0, 3.0, 12.0, 23.0]]), _t([[0.0, 0.0, 10.0, 10.0]]))),
+            _encode(410, 6),
+            _encode(420, 5, weights=(10.0, 10.0, 5.0, 5.0)),
+        ],
+        hidden=[
+            Case(args=(_empty_boxes(), _empty_boxes())),
+            _encode(430, 4, amount=0.0),
+            _encode(440, 8, weights=(1.0, 2.0, 3.0, 4.0)),
+            Case(args=(_boxes(6, 450, size=800.0, min_side=20.0), _boxes(6, 451, size=800.0, min_side=20.0))),
+            _encode(460, 10, amount=0.4, weights=(10.0, 10.0, 5.0, 5.0)),
+        ],
+        numpy=False,
+        **_FLOAT,
+        hint="t_x = w_x (x_box - x_anchor) / w_anchor with centres, t_w = w_w log(w_box / w_anchor); y and h "
+             "likewise. Convert both box sets to centre/size first.",
+    ),
+    Exercise(
+        name="decode_boxes",
+        points=1,
+        visible=[
+            Case(args=(_t([[0.2, 0.8, 0.0, math.log(2.0)]]), _t([[0.0, 0.0, 10.0, 10.0]]))),
+            Case(args=(_normal((6, 4), 510, 0.5), _boxes(6, 511, min_side=4.0)),
+                 kwargs={"weights": (10.0, 10.0, 5.0, 5.0)}),
+        ],
+        hidden=[
+            Case(args=(_t([[0.0, 0.0, 8.0, 10.0], [0.1, -0.1, 4.0, -5.0]]), _t([[0.0, 0.0, 16.0, 16.0]] * 2))),
+            Case(args=(_t([[0.5, 0.5, 2.0, 0.5], [0.0, 0.0, -2.0, 3.0]]), _boxes(2, 520, min_side=4.0)),
+                 kwargs={"clip": 1.0}),
+            Case(args=(torch.zeros(5, 4, dtype=torch.float64), _boxes(5, 530))),
+            Case(args=(torch.zeros(0, 4, dtype=torch.float64), _empty_boxes())),
+            Case(args=(_normal((7, 4), 540), _boxes(7, 541, min_side=4.0)),
+                 kwargs={"weights": (1.0, 2.0, 3.0, 4.0)}),
+        ],
+        numpy=False,
+        **_FLOAT,
+        hint="Divide each delta by its weight, clamp the log-size deltas at `clip` from above only, then the "
+             "centre is anchor centre + d_x * anchor width and the width anchor width * exp(d_w).",
+    ),
+    Exercise(
+        name="label_anchors",
+        points=2,
+        visible=[
+            Case(args=(_t(LABEL_IOU),)),
+            Case(args=(_iou(_grid_anchors(4, 8.0, 12.0), _t([[3.0, 2.0, 17.0, 15.0], [14.0, 17.0, 30.0, 31.0]])),)),
+        ],
+        hidden=[
+            Case(args=(_t([[0.2, 0.25], [0.1, 0.05], [0.0, 0.6]]),)),
+            Case(args=(_t([[0.4, 0.0], [0.4, 0.1], [0.1, 0.2], [0.1, 0.2]]),)),
+            Case(args=(torch.zeros(6, 0, dtype=torch.float64),)),
+            Case(args=(torch.zeros(0, 3, dtype=torch.float64),)),
+            Case(args=(_t([[0.8, 0.0], [0.1, 0.0]]),)),
+            Case(args=(_t([[0.7], [0.3], [0.29999], [0.5]]),)),
+            Case(args=(_iou(_grid_anchors(6, 6.0, 10.0), _boxes(3, 640, size=36.0, min_side=6.0)),),
+                 kwargs={"high": 0.5, "low": 0.5}),
+            Case(args=(_t([[0.1]]),), kwargs={"high": 0.6, "low": 0.2}),
+        ],
+        numpy=False,
+        **_EXACT,
+        hint="Start from each anchor's best IoU (1 if >= high, -1 if in [low, high), 0 below low), then make "
+             "positive every anchor whose IoU with some ground truth equals that ground truth's best IoU "
+             "(if > 0), matched to the anchor's own argmax; matched is -1 for non-positives.",
+    ),
+    Exercise(
+        name="sample_anchors",
+        points=1,
+        visible=[
+            Case(args=(_labels((5, 25, 10), 710), 16, 0.5, 0)),
+            Case(args=(_labels((60, 120, 20), 720), 64, 0.25, 1)),
+        ],
+        hidden=[
+            Case(args=(_labels((0, 30, 5), 730), 8, 0.5, 2)),
+            Case(args=(_labels((20, 3, 4), 740), 16, 0.5, 3)),
+            Case(args=(_labels((10, 10, 0), 750), 256, 0.5, 4)),
+            Case(args=(_labels((0, 0, 12), 760), 8, 0.5, 5)),
+            Case(args=(_labels((30, 40, 0), 770), 20, 1.0, 6)),
+            Case(args=(torch.zeros(0, dtype=torch.int64), 8, 0.5, 7)),
+        ],
+        numpy=False,
+        **_EXACT,
+        hint="At most int(num_samples * positive_fraction) positives, as many as exist; fill the rest with "
+             "negatives, as many as exist; draw both with torch.randperm and a torch.Generator seeded with "
+             "`seed`, and return indices into `labels`.",
+    ),
+    Exercise(
+        name="smooth_l1_loss",
+        points=1,
+        visible=[
+            Case(args=(torch.linspace(-3, 3, 13, dtype=torch.float64), torch.zeros(13, dtype=torch.float64))),
+            Case(args=(_normal((4, 5), 810), _normal((4, 5), 811)), kwargs={"beta": 0.5}),
+        ],
+        hidden=[
+            Case(args=(_normal((10, 4), 820, 0.3), _normal((10, 4), 821, 0.3)), kwargs={"beta": 1.0 / 9}),
+            Case(args=(_normal((3, 4), 830), _normal((3, 4), 831)), kwargs={"beta": 0.0}),
+            Case(args=(torch.linspace(-6, 6, 25, dtype=torch.float64), torch.zeros(25, dtype=torch.float64)),
+                 kwargs={"beta": 2.5}),
+            Case(args=(_t([1.5, -1.5, 2.0, 0.0]), _t([0.0, 0.0, 0.5, 1.5])), kwargs={"beta": 1.5}),
+            Case(args=(torch.zeros(0, 4, dtype=torch.float64), torch.zeros(0, 4, dtype=torch.float64))),
+        ],
+        numpy=False,
+        **_FLOAT,
+        hint="With d = |input - target|: 0.5 d^2 / beta where d < beta, d - 0.5 beta elsewhere, no reduction; "
+             "beta = 0 is the plain L1 loss |d| (do not divide by zero).",
+    ),
+    Exercise(
+        name="rpn_loss",
+        points=1,
+        visible=[
+            Case(args=(_normal((20,), 910, 2.0), _normal((20, 4), 911, 0.5), _normal((20, 4), 912, 0.5),
+                       _t([2, 5, 11], torch.int64), _t([0, 1, 3, 7, 8, 13, 19], torch.int64))),
+            _rpn(920, 50, 8, 24, beta=1.0),
+        ],
+        hidden=[
+            _rpn(930, 30, 0, 10),
+            _rpn(940, 12, 0, 0),
+            _rpn(950, 25, 6, 0),
+            _rpn(960, 100, 16, 48, logit_scale=4.0, beta=1.0 / 9),
+            _rpn(970, 40, 1, 31, beta=0.5),
+        ],
+        numpy=False,
+        **_FLOAT,
+        hint="Objectness: mean binary cross-entropy with logits over pos_idx (target 1) and neg_idx (target "
+             "0); box: smooth L1 summed over the positives' four deltas, divided by the number of *sampled* "
+             "anchors (positives + negatives); both 0 when nothing is sampled.",
+    ),
+    Exercise(
+        name="roi_pool",
+        points=2,
+        visible=[
+            Case(args=(RAMP, _t([[0.0, 1.0, 2.0, 5.0, 6.0]]), 2)),
+            _roi_case(1010, (2, 3, 12, 16), 5, 32.0, (3, 3), 0.5),
+        ],
+        hidden=[
+            _roi_case(1020, (1, 2, 10, 10), 6, 10.0, (2, 2), 1.0, spill=0.4),
+            Case(args=(_normal((1, 2, 6, 6), 1030), _t([[0.0, 8.0, 8.0, 12.0, 12.0], [0.0, 2.2, 3.1, 2.2, 3.1]]), 2),
+                 kwargs={"spatial_scale": 1.0}),
+            _roi_case(1040, (1, 2, 8, 8), 4, 32.0, (2, 4), 0.25),
+            Case(args=(_normal((1, 3, 4, 4), 1050), torch.zeros(0, 5, dtype=torch.float64), 2)),
+            Case(args=(_normal((2, 1, 8, 8), 1060), _t([[1.0, 2.0, 2.0, 3.0, 3.0], [0.0, 0.0, 0.0, 7.0, 1.0]]), 4)),
+            _roi_case(1070, (3, 4, 16, 12), 8, 48.0, 3, 0.25),
+        ],
+        numpy=False,
+        **_FLOAT,
+        hint="Round each scaled coordinate (halves away from zero), take roi_w = max(x2 - x1 + 1, 1), bin j "
+             "covers columns floor(j * roi_w / pw) + x1 to ceil((j + 1) * roi_w / pw) + x1 (exclusive), "
+             "clipped to the map; an empty bin gives 0.",
+    ),
+    Exercise(
+        name="roi_align",
+        points=2,
+        visible=[
+            _roi_case(1110, (2, 3, 12, 16), 5, 32.0, (3, 3), 0.5, sampling_ratio=2, aligned=False),
+            _roi_case(1120, (1, 2, 8, 8), 4, 32.0, 2, 0.25, sampling_ratio=2, aligned=True),
+        ],
+        hidden=[
+            _roi_case(1130, (2, 2, 10, 10), 6, 10.0, (2, 2), 1.0, sampling_ratio=1, aligned=False),
+            _roi_case(1140, (1, 3, 8, 12), 5, 24.0, (2, 4), 0.5, sampling_ratio=3, aligned=True),
+            _roi_case(1150, (1, 2, 10, 10), 6, 10.0, (3, 3), 1.0, spill=0.5, sampling_ratio=2, aligned=False),
+            Case(args=(_normal((1, 2, 6, 6), 1160), _t([[0.0, 2.2, 3.1, 2.2, 3.1], [0.0, 4.0, 1.0, 4.5, 1.2]]), 2),
+                 kwargs={"sampling_ratio": 2, "aligned": False}),
+            Case(args=(_normal((1, 2, 6, 6), 1170), _t([[0.0, 2.2, 3.1, 2.2, 3.1], [0.0, 4.0, 1.0, 4.5, 1.2]]), 2),
+                 kwargs={"sampling_ratio": 2, "aligned": True}),
+            Case(args=(_normal((1, 3, 4, 4), 1180), torch.zeros(0, 5, dtype=torch.float64), 2),
+                 kwargs={"sampling_ratio": 2}),
+            _roi_case(1190, (1, 1, 10, 10), 3, 10.0, 7, 1.0, sampling_ratio=2, aligned=True),
+        ],
+        numpy=False,
+        **_FLOAT,
+        hint="Sample bin (i, j) at y = y1 + i*bin_h + (iy + 0.5)*bin_h/sampling_ratio (x likewise), after "
+             "scaling and subtracting 0.5 if aligned (else roi sizes at least 1); a sample with y < -1 or "
+             "y > H counts 0, otherwise clamp it into the map and interpolate; average the samples.",
+    ),
+    Exercise(
+        name="fast_rcnn_loss",
+        points=1,
+        visible=[
+            _head(1210, 8, 4, labels=[0, 2, 1, 0, 3, 0, 0, 1]),
+            _head(1220, 16, 7, beta=1.0 / 9),
+        ],
+        hidden=[
+            _head(1230, 6, 4, labels=[0] * 6),
+            _head(1240, 10, 2, labels=[1, 0, 1, 1, 0, 0, 1, 0, 0, 0]),
+            _head(1250, 0, 3, labels=[]),
+            _head(1260, 5, 5, labels=[1, 2, 3, 4, 1], beta=0.5),
+            _head(1270, 32, 7, logit_scale=5.0),
+        ],
+        numpy=False,
+        **_FLOAT,
+        hint="Classification: mean cross-entropy over all RoIs; box: for RoIs with label > 0 only, the four "
+             "deltas of their true class (columns 4*label to 4*label + 3), smooth L1 summed and divided by the "
+             "number of RoIs; both 0 without RoIs.",
+    ),
+    Exercise(
+        name="multi_task_loss",
+        points=1,
+        visible=[
+            Case(args=(_losses(1310),)),
+            Case(args=(_losses(1320), {"rpn_objectness": 1.0, "rpn_box": 10.0, "roi_classifier": 1.0,
+                                       "roi_box": 2.0})),
+        ],
+        hidden=[
+            Case(args=(_losses(1330), {"rpn_box": 0.5})),
+            Case(args=(_losses(1340), {"rpn_objectness": 0.0, "rpn_box": 0.0, "roi_classifier": 0.0,
+                                       "roi_box": 0.0})),
+            Case(args=(_losses(1350), {"roi_classifier": 2.0, "roi_box": 3.0})),
+            Case(args=(_losses(1360), {})),
+        ],
+        numpy=False,
+        **_FLOAT,
+        hint="Sum weight * loss over the four names in FOUR_LOSSES; a name missing from `weights` (or "
+             "weights=None) has weight 1.",
+    ),
+    Exercise(
+        name="nms",
+        points=2,
+        visible=[
+            Case(args=(_t(NMS_BOXES), _t(NMS_SCORES), 0.5)),
+            Case(args=(*_nms_cluster(25, 1410), 0.5)),
+        ],
+        hidden=[
+            Case(args=(_empty_boxes(), torch.zeros(0, dtype=torch.float64), 0.5)),
+            Case(args=(_boxes(1, 1420), _t([0.3]), 0.5)),
+            Case(args=(_t([[0.0, 0.0, 2.0, 2.0], [1.0, 0.0, 3.0, 2.0], [2.0, 0.0, 4.0, 2.0]]), _t([0.5, 0.9, 0.7]),
+                       1.0 / 3)),
+            Case(args=(_t([[0.0, 0.0, 4.0, 4.0], [0.0, 0.0, 4.0, 4.0], [10.0, 0.0, 14.0, 4.0],
+                           [10.0, 0.0, 14.0, 4.0], [1.0, 1.0, 5.0, 5.0]]), _t([0.5, 0.5, 0.5, 0.7, 0.5]), 0.5)),
+            Case(args=(*_nms_cluster(20, 1440), 0.0)),
+            Case(args=(_t([[0.0, 0.0, 4.0, 4.0], [0.0, 0.0, 4.0, 4.0], [0.0, 0.0, 3.0, 4.0]]), _t([0.2, 0.6, 0.4]),
+                       1.0)),
+            Case(args=(_t([[2.0, 2.0, 2.0, 2.0], [2.0, 2.0, 2.0, 2.0], [0.0, 0.0, 4.0, 4.0]]), _t([0.9, 0.8, 0.7]),
+                       0.5)),
+            Case(args=(*_nms_cluster(60, 1460, centres=6), 0.7)),
+        ],
+        numpy=False,
+        **_EXACT,
+        hint="Visit boxes in descending score (ties: lower index first, a stable sort); keep a box unless a "
+             "kept box overlaps it with IoU strictly greater than the threshold; return int64 indices in the "
+             "order they were kept.",
+    ),
+    Exercise(
+        name="batched_nms",
+        points=1,
+        visible=[
+            Case(args=(_t([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [0.0, 0.0, 10.0, 10.0]]),
+                       _t([0.9, 0.8, 0.7]), _t([0, 1, 0], torch.int64), 0.5)),
+            Case(args=(*_nms_cluster(30, 1510), _classes(30, 3, 1511), 0.5)),
+        ],
+        hidden=[
+            Case(args=(*_nms_cluster(20, 1520), torch.zeros(20, dtype=torch.int64), 0.5)),
+            Case(args=(*_nms_cluster(12, 1530), torch.arange(12), 0.5)),
+            Case(args=(_empty_boxes(), torch.zeros(0, dtype=torch.float64), torch.zeros(0, dtype=torch.int64), 0.5)),
+            Case(args=(_t([[0.0, 0.0, 4.0, 4.0], [0.0, 0.0, 4.0, 4.0], [20.0, 0.0, 24.0, 4.0], [20.0, 1.0, 24.0, 5.0]]),
+                       _t([0.6, 0.6, 0.6, 0.8]), _t([2, 0, 1, 1], torch.int64), 0.5)),
+            Case(args=(*_nms_cluster(80, 1550, centres=8), _classes(80, 5, 1551), 0.3)),
+        ],
+        numpy=False,
+        **_EXACT,
+        hint="Run nms within each class separately, gather the kept indices of all classes, and sort them by "
+             "descending score (ties: lower index first).",
+    ),
+    Exercise(
+        name="match_detections",
+        points=1,
+        visible=[
+            Case(args=(_t(MATCH_BOXES), _t(MATCH_SCORES), _t(MATCH_GT))),
+            _detections(1610, 4, 10),
+        ],
+        hidden=[
+            Case(args=(_boxes(4, 1620), _scores(4, 1621), _empty_boxes())),
+            Case(args=(_empty_boxes(), torch.zeros(0, dtype=torch.float64), _boxes(3, 1630))),
+            Case(args=(_t([[1.0, 0.0, 11.0, 10.0], [1.0, 0.0, 11.0, 10.0], [1.0, 0.0, 11.0, 10.0]]),
+                       _t([0.9, 0.8, 0.7]), _t([[0.0, 0.0, 10.0, 10.0], [2.0, 0.0, 12.0, 10.0]]))),
+            Case(args=(_t([[0.0, 0.0, 3.0, 1.0], [5.0, 5.0, 8.0, 6.0]]), _t([0.4, 0.6]),
+                       _t([[1.0, 0.0, 4.0, 1.0], [5.0, 5.0, 8.0, 6.0]]))),
+            Case(args=(_t([[0.0, 0.0, 10.0, 10.0], [0.5, 0.5, 10.5, 10.5], [0.0, 0.0, 10.0, 10.0]]),
+                       _t([0.5, 0.5, 0.5]), _t([[0.0, 0.0, 10.0, 10.0]]))),
+            _detections(1650, 6, 14, amount=0.3, iou_threshold=0.75),
+        ],
+        numpy=False,
+        **_EXACT,
+        hint="Visit detections by descending score (stable sort); each takes the not-yet-matched ground "
+             "truth with the highest IoU if that IoU is >= the threshold; the flags stay in input order.",
+    ),
+    Exercise(
+        name="average_precision",
+        points=2,
+        visible=[
+            Case(args=(_t(AP_SCORES), _t(AP_HITS, torch.bool), 5)),
+            Case(args=(_t([0.3, 0.9, 0.5, 0.7, 0.8]), _t([True, False, True, True, False], torch.bool), 4)),
+        ],
+        hidden=[
+            Case(args=(torch.zeros(0, dtype=torch.float64), torch.zeros(0, dtype=torch.bool), 3)),
+            Case(args=(_scores(5, 1720), torch.zeros(5, dtype=torch.bool), 2)),
+            Case(args=(_scores(4, 1730), torch.ones(4, dtype=torch.bool), 4)),
+            Case(args=(_t([0.5, 0.5, 0.5, 0.9]), _t([False, True, True, False], torch.bool), 3)),
+            _ranked(30, 1750, 0.5, 20),
+            Case(args=(_t([0.8]), _t([True], torch.bool), 2)),
+        ],
+        numpy=False,
+        **_FLOAT,
+        hint="Rank by descending score (stable), precision = TP so far / rank and recall = TP so far / num_gt; "
+             "replace each precision by the largest precision at the same or a later rank, then sum it times "
+             "the increase of recall at each rank.",
+    ),
+]
+
+BUGS = [
+    Bug(
+        exercise="make_anchors",
+        find="root = ratios.sqrt()",
+        replace="root = 1 / ratios.sqrt()",
+        why="reads the aspect ratio as width / height instead of height / width, so every tall anchor "
+            "comes out wide and the reverse",
+    ),
+    Bug(
+        exercise="rpn_loss",
+        find="/ sampled.numel()",
+        replace="/ max(pos_idx.numel(), 1)",
+        why="normalises the box loss by the number of positive anchors instead of all sampled anchors, "
+            "which weights the box term several times more than the reference implementation does",
+    ),
+    Bug(
+        exercise="nms",
+        find="boxes[order]) > iou_threshold",
+        replace="boxes[order]) >= iou_threshold",
+        why="suppresses a box whose IoU with a kept box equals the threshold, where torchvision keeps it",
+    ),
+    Bug(
+        exercise="average_precision",
+        find="(steps * envelope).sum()",
+        replace="(steps * precision).sum()",
+        why="integrates the raw, zig-zagging precision instead of its monotone envelope, so a detector is "
+            "punished for a false positive that a later hit has already outweighed",
+    ),
+]
