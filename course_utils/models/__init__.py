@@ -1,0 +1,22 @@
+"""Models the course looks inside, and the tools to look.
+
+- :mod:`.shapes_cnn`: the course's own small classifier of textured shapes (always available offline).
+- :mod:`.imagenet`: torchvision's ImageNet classifiers when their weights can be had, else the above.
+- :mod:`.hooks`: record a layer's activation and gradient; receptive field of a unit.
+- :mod:`.preprocess`: input normalisation and its inverse.
+- :mod:`.train_shapes`: the training script of the shapes classifier.
+"""
+
+from .hooks import Captured, capture, receptive_field, receptive_field_analytic
+from .imagenet import (FEATURE_LAYERS, ModelInfo, imagenet_classes, imagenet_weights_cached, imagenet_weights_path,
+                       load_imagenet_model)
+from .preprocess import IMAGENET_MEAN, IMAGENET_STD, SHAPES_MEAN, SHAPES_STD, deprocess, preprocess
+from .shapes_cnn import (SHAPES_CAM_LAYER, SHAPES_CLASSES, SHAPES_SIZE, ShapesCNN, fold_batch_norm,
+                         load_shapes_cnn)
+
+__all__ = [
+    "FEATURE_LAYERS", "IMAGENET_MEAN", "IMAGENET_STD", "SHAPES_CAM_LAYER", "SHAPES_CLASSES", "SHAPES_MEAN",
+    "SHAPES_SIZE", "SHAPES_STD", "Captured", "ModelInfo", "ShapesCNN", "capture", "deprocess", "fold_batch_norm",
+    "imagenet_classes", "imagenet_weights_cached", "imagenet_weights_path", "load_imagenet_model",
+    "load_shapes_cnn", "preprocess", "receptive_field", "receptive_field_analytic",
+]

@@ -1,0 +1,382 @@
+"""course_utils.models: capture, receptive fields, preprocessing, the shapes classifier, ImageNet loading.
+
+Oracles are independent of the code under test: hand-weighted networks worked out on paper, the
+receptive-field formula done by hand, torchvision's own normalisation and model builders, and data the
+classifier never saw.
+"""
+
+import json
+import os
+import socket
+from collections import OrderedDict
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from course_utils.data import CLASSES, make_scenes
+from course_utils.models import (IMAGENET_MEAN, IMAGENET_STD, SHAPES_CAM_LAYER, SHAPES_CLASSES, SHAPES_MEAN,
+                                 SHAPES_STD, ShapesCNN, capture, deprocess, fold_batch_norm, imagenet_classes,
+                                 imagenet_weights_cached, imagenet_weights_path, load_imagenet_model, load_shapes_cnn,
+                                 preprocess, receptive_field, receptive_field_analytic)
+from course_utils.models.shapes_cnn import RECORD_PATH, WEIGHTS_PATH
+
+
+def no_hooks(model: nn.Module) -> bool:
+    return all(not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
+               and not m._backward_pre_hooks for m in model.modules())
+
+
+# -- capture -------------------------------------------------------------------------------------------
+
+
+def paper_net() -> nn.Sequential:
+    """conv 2x2 (weights [[1, 2], [3, 4]], no bias) -> ReLU -> flatten -> linear [2, -3] (no bias)."""
+    net = nn.Sequential(OrderedDict(conv=nn.Conv2d(1, 1, 2, bias=False), relu=nn.ReLU(), flat=nn.Flatten(),
+                                    fc=nn.Linear(2, 1, bias=False)))
+    with torch.no_grad():
+        net.conv.weight.copy_(torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]]))
+        net.fc.weight.copy_(torch.tensor([[2.0, -3.0]]))
+    return net
+
+
+def paper_input() -> torch.Tensor:
+    """Rows [1, 0, -1] and [2, 1, 0]: the conv gives 1 + 0 + 6 + 4 = 11 on the left window
+    [[1, 0], [2, 1]] and 0 - 2 + 3 + 0 = 1 on the right window [[0, -1], [1, 0]]; both pass the ReLU."""
+    return torch.tensor([[[[1.0, 0.0, -1.0], [2.0, 1.0, 0.0]]]])
+
+
+def test_capture_activation_and_gradient_on_paper():
+    net = paper_net()
+    x = torch.tensor([[[[1.0, 0.0, -1.0], [2.0, -1.0, 0.0]]]], requires_grad=True)
+    # conv: left window [[1, 0], [2, -1]] -> 1 + 0 + 6 - 4 = 3; right [[0, -1], [-1, 0]] -> 0 - 2 - 3 + 0 = -5
+    # relu: [3, 0]; y = 2 * 3 - 3 * 0 = 6
+    with capture(net, "conv") as c_conv, capture(net, "relu") as c_relu:
+        y = net(x)
+        y.sum().backward()
+    assert y.item() == 6.0
+    assert torch.equal(c_conv.activation.detach(), torch.tensor([[[[3.0, -5.0]]]]))
+    assert torch.equal(c_relu.activation.detach(), torch.tensor([[[[3.0, 0.0]]]]))
+    assert torch.equal(c_relu.gradient, torch.tensor([[[[2.0, -3.0]]]]))  # dy/d relu output = fc weights
+    assert torch.equal(c_conv.gradient, torch.tensor([[[[2.0, 0.0]]]]))   # the ReLU stops the right unit
+    # input gradient: 2 * conv weights on the left window, nothing from the right one
+    assert torch.equal(x.grad, torch.tensor([[[[2.0, 4.0, 0.0], [6.0, 8.0, 0.0]]]]))
+    assert c_conv.layer_name == "conv" and c_conv.module is net.conv
+    assert no_hooks(net)
+
+
+def test_capture_with_autograd_grad_leaves_every_grad_untouched():
+    net = paper_net()
+    x = paper_input().requires_grad_()
+    with capture(net, "conv") as cap:
+        y = net(x)
+        (gx,) = torch.autograd.grad(y.sum(), x)
+    assert torch.equal(cap.activation.detach(), torch.tensor([[[[11.0, 1.0]]]]))
+    assert torch.equal(cap.gradient, torch.tensor([[[[2.0, -3.0]]]]))
+    # dy/dx = 2 * w on the left window - 3 * w on the right window
+    assert torch.equal(gx, torch.tensor([[[[2.0, 1.0, -6.0], [6.0, -1.0, -12.0]]]]))
+    assert x.grad is None and all(p.grad is None for p in net.parameters())
+    assert no_hooks(net)
+
+
+def test_capture_forward_only_and_no_grad():
+    net = paper_net()
+    with torch.no_grad(), capture(net, "relu") as cap:
+        net(paper_input())
+    assert torch.equal(cap.activation, torch.tensor([[[[11.0, 1.0]]]]))
+    assert cap.gradient is None
+    assert no_hooks(net)
+
+
+def test_capture_removes_hooks_on_exception_and_after_the_block():
+    net = paper_net()
+    x = paper_input().requires_grad_()
+    with pytest.raises(RuntimeError, match="boom"):
+        with capture(net, "conv") as cap:
+            y = net(x)
+            raise RuntimeError("boom")
+    assert no_hooks(net)
+    # the tensor hook is gone too: a backward pass after the block records nothing
+    y.sum().backward()
+    assert cap.gradient is None
+    with pytest.raises(RuntimeError):  # an error inside the forward pass (wrong channel count)
+        with capture(net, "conv"):
+            net(torch.zeros(1, 2, 2, 3))
+    assert no_hooks(net)
+    with pytest.raises(AttributeError):
+        with capture(net, "no_such_layer"):
+            pass
+    assert no_hooks(net)
+
+
+def test_capture_keeps_the_last_forward_and_backward():
+    net = paper_net()
+    with capture(net, "relu") as cap:
+        net(paper_input())
+        y = net(2 * paper_input())
+        y.sum().backward()
+    assert torch.equal(cap.activation.detach(), torch.tensor([[[[22.0, 2.0]]]]))
+    assert torch.equal(cap.gradient, torch.tensor([[[[2.0, -3.0]]]]))
+
+
+# -- receptive fields ----------------------------------------------------------------------------------
+
+
+def stack(*layers) -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("net, size, position, box", [
+    # two 3x3 convolutions, padding 1: a 5x5 window centred on the unit
+    (lambda: stack(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1)), 12, (5, 5), (3, 3, 8, 8)),
+    # the same at the corner: rows -2..2 of which 0..2 exist
+    (lambda: stack(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1)), 12, (0, 0), (0, 0, 3, 3)),
+    # stride 2 twice: unit i sees 2(2i - 1) - 1 .. 2(2i + 1) + 1 = 4i - 3 .. 4i + 3 (7 pixels)
+    (lambda: stack(nn.Conv2d(1, 4, 3, 2, 1), nn.ReLU(), nn.Conv2d(4, 4, 3, 2, 1)), 16, (1, 2), (1, 5, 8, 12)),
+    # conv 3 -> max pool 2 -> conv 3, no padding: unit i sees 2i .. 2i + 7 (8 = 1 + 2 + 1 + 2 * 2)
+    (lambda: stack(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3)), 20, (2, 3), (4, 6, 12, 14)),
+    # a dilated 3x3 convolution (dilation 2) spans 5 pixels: i - 2 .. i + 2 with padding 2
+    (lambda: stack(nn.Conv2d(1, 4, 3, padding=2, dilation=2)), 10, (4, 6), (2, 4, 7, 9)),
+])
+def test_receptive_field_of_known_stacks(net, size, position, box):
+    net = net()
+    assert receptive_field_analytic(net, str(len(net) - 1), position, input_size=(size, size)) == box
+    assert receptive_field(net, str(len(net) - 1), (size, size), position, in_channels=1) == box
+    assert all(p.grad is None for p in net.parameters()) and no_hooks(net)
+
+
+def test_receptive_field_analytic_is_unclipped_without_input_size():
+    net = stack(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1))
+    assert receptive_field_analytic(net, "2", (0, 0)) == (-2, -2, 3, 3)
+    assert receptive_field_analytic(net, "0", (0, 0)) == (-1, -1, 2, 2)
+
+
+@pytest.mark.parametrize("trained", [False, True])
+def test_shapes_cnn_receptive_fields_agree(trained):
+    model = load_shapes_cnn("cpu") if trained else ShapesCNN().eval()
+    # paper: r = 1 + 2 (conv1) + 1 (pool1) + 2*2 (conv2) + 2 (pool2) + 4*2 (conv3) + 4 (pool3) + 8*2 (conv4) = 38
+    y0, x0, y1, x1 = receptive_field_analytic(model, "features.conv4", (4, 4))
+    assert (y1 - y0, x1 - x0) == (38, 38)
+    y0, x0, y1, x1 = receptive_field_analytic(model, "features.conv5", (4, 4))
+    assert (y1 - y0, x1 - x0) == (54, 54)  # one more 3x3 convolution at stride 8: 38 + 2 * 8
+    model.train()
+    for position in [(0, 0), (4, 4), (7, 2), (3, 7)]:
+        expected = receptive_field_analytic(model, SHAPES_CAM_LAYER, position, input_size=(64, 64))
+        assert receptive_field(model, SHAPES_CAM_LAYER, (64, 64), position) == expected
+    assert model.training, "receptive_field restores the model's mode"
+    assert all(p.grad is None for p in model.parameters()) and no_hooks(model)
+
+
+def test_receptive_field_analytic_refuses_what_it_cannot_do():
+    model = ShapesCNN()
+    with pytest.raises(ValueError):  # global average pooling is not a conv/pool layer
+        receptive_field_analytic(model, "fc", (0, 0))
+    resnet = torchvision.models.resnet18()
+    with pytest.raises(ValueError):  # residual blocks are not plain stacks
+        receptive_field_analytic(resnet, "layer1.0.conv2", (0, 0))
+    # the gradient version works on any network: a ResNet-18 unit of layer1 sees part of the image
+    y0, x0, y1, x1 = receptive_field(resnet, "layer1", (64, 64), trials=1)
+    assert 0 < y0 < y1 < 64 and 0 < x0 < x1 < 64
+
+
+# -- preprocessing -------------------------------------------------------------------------------------
+
+
+def test_preprocess_matches_torchvision_normalize_and_round_trips():
+    image = torch.rand(3, 20, 30, generator=torch.Generator().manual_seed(0))
+    for mean, std in [(IMAGENET_MEAN, IMAGENET_STD), (SHAPES_MEAN, SHAPES_STD)]:
+        x = preprocess(image, mean, std)
+        assert x.shape == (1, 3, 20, 30) and x.dtype == torch.float32
+        torch.testing.assert_close(x[0], torchvision.transforms.functional.normalize(image, mean, std))
+        torch.testing.assert_close(deprocess(x, mean, std), image, atol=1e-6, rtol=0)
+    # the ImageNet mean colour maps to zero, and values outside [0, 1] are clipped back
+    grey = torch.tensor(IMAGENET_MEAN).reshape(3, 1, 1).expand(3, 2, 2)
+    assert preprocess(grey).abs().max() < 1e-6
+    assert torch.equal(deprocess(torch.full((1, 3, 2, 2), 100.0)), torch.ones(3, 2, 2))
+
+
+def test_preprocess_resizes_and_does_not_keep_the_graph():
+    image = torch.rand(3, 40, 50, requires_grad=True)
+    x = preprocess(image, size=16)
+    assert x.shape == (1, 3, 16, 16) and not x.requires_grad
+    assert preprocess(image.detach(), size=(8, 12)).shape == (1, 3, 8, 12)
+    with pytest.raises(ValueError):
+        preprocess(torch.rand(1, 8, 8))
+
+
+# -- the shapes classifier -----------------------------------------------------------------------------
+
+
+def test_shapes_classifier_held_out_accuracy():
+    """Scenes of a seed used neither in training (0) nor in the recorded held-out set (1)."""
+    model = load_shapes_cnn("cpu")
+    assert not model.training
+    scenes = make_scenes(300, 64, seed=2024, min_objects=1, max_objects=1)
+    x = torch.stack([preprocess(s.image, SHAPES_MEAN, SHAPES_STD)[0] for s in scenes])
+    labels = torch.stack([s.labels[0] for s in scenes])
+    with torch.no_grad():
+        accuracy = (model(x).argmax(1) == labels).float().mean().item()
+    assert accuracy >= 0.95, f"held-out accuracy {accuracy:.3f}"
+
+
+def test_shapes_classifier_layers_and_cam_identity():
+    model = load_shapes_cnn("cpu")
+    names = dict(model.named_modules())
+    for name in ["features.conv1", "features.conv2", "features.conv3", "features.conv4", "features.conv5",
+                 SHAPES_CAM_LAYER, "fc"]:
+        assert name in names
+    assert model.classes == tuple(CLASSES) == SHAPES_CLASSES and len(SHAPES_CLASSES) == 6
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad(), capture(model, SHAPES_CAM_LAYER) as cap:
+        scores = model(x)
+    fmap = cap.activation  # [2, 64, 8, 8]
+    assert fmap.shape == (2, model.fc.in_features, 8, 8)
+    cam = torch.einsum("kc,nchw->nkhw", model.fc.weight, fmap)  # class activation maps
+    torch.testing.assert_close(cam.mean(dim=(2, 3)) + model.fc.bias, scores, atol=1e-5, rtol=1e-5)
+
+
+def test_shapes_classifier_cam_peaks_on_the_object():
+    """The class activation map of the true class is largest in a cell on (or next to) the object's box."""
+    model = load_shapes_cnn("cpu")
+    scenes = make_scenes(200, 64, seed=5, min_objects=1, max_objects=1)
+    x = torch.stack([preprocess(s.image, SHAPES_MEAN, SHAPES_STD)[0] for s in scenes])
+    labels = torch.stack([s.labels[0] for s in scenes])
+    with torch.no_grad(), capture(model, SHAPES_CAM_LAYER) as cap:
+        model(x)
+    cam = torch.einsum("kc,nchw->nkhw", model.fc.weight, cap.activation)[torch.arange(len(scenes)), labels]
+    hits = 0
+    for c, s in zip(cam, scenes):
+        cell = int(c.argmax())
+        cy, cx = (cell // 8) * 8 + 4, (cell % 8) * 8 + 4  # centre of the 8x8-pixel cell
+        x1, y1, x2, y2 = s.boxes[0].tolist()
+        hits += (x1 - 4 <= cx <= x2 + 4) and (y1 - 4 <= cy <= y2 + 4)
+    assert hits / len(scenes) >= 0.9
+
+
+def test_fold_batch_norm_matches_torch_batch_norm():
+    torch.manual_seed(0)
+    model = ShapesCNN(batch_norm=True)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            nn.init.uniform_(m.weight, -2, 2)
+            nn.init.uniform_(m.bias, -1, 1)
+    x = torch.randn(3, 3, 32, 32)
+    folded = fold_batch_norm(model)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model.eval()(x), atol=1e-4, rtol=1e-4)
+
+
+def test_weights_record_describes_the_weights_file():
+    import hashlib
+
+    record = json.loads(RECORD_PATH.read_text())
+    data = WEIGHTS_PATH.read_bytes()
+    assert record["sha256"] == hashlib.sha256(data).hexdigest() and record["file_bytes"] == len(data)
+    assert len(data) < 1_000_000
+    assert record["held_out_accuracy"] >= 0.95 and record["classes"] == list(CLASSES)
+    assert record["parameters"] == sum(p.numel() for p in load_shapes_cnn("cpu").parameters())
+
+
+# -- ImageNet models, offline --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """An empty torch hub cache in tmp_path and a machine without network."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+
+    def refuse(*args, **kwargs):
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+    return tmp_path
+
+
+def test_weights_path_is_torchvision_cache_file(offline):
+    url = torchvision.models.SqueezeNet1_1_Weights.IMAGENET1K_V1.url
+    assert imagenet_weights_path("squeezenet1_1") == offline / "hub" / "checkpoints" / os.path.basename(url)
+    assert imagenet_weights_path("squeezenet1_1").name == "squeezenet1_1-b8a52dc0.pth"
+    assert not imagenet_weights_cached("squeezenet1_1")
+
+
+@pytest.mark.parametrize("name", ["squeezenet1_1", "googlenet"])
+def test_cached_weights_are_loaded_like_torchvision_does(offline, capsys, name):
+    torch.manual_seed(0)
+    options = {"aux_logits": True, "init_weights": False} if name == "googlenet" else {}
+    reference = torchvision.models.get_model(name, weights=None, **options)
+    path = imagenet_weights_path(name)
+    path.parent.mkdir(parents=True)
+    torch.save(reference.state_dict(), path)
+    assert imagenet_weights_cached(name)
+
+    model, info = load_imagenet_model(name, device="cpu")
+    assert capsys.readouterr().out == ""
+    assert (info.name, info.requested, info.fallback) == (name, name, False)
+    assert len(info.classes) == 1000 and info.classes[0] == "tench"
+    assert (info.mean, info.std, info.input_size, info.resize_size) == (IMAGENET_MEAN, IMAGENET_STD, 224, 256)
+    assert not model.training and info.feature_layer in dict(model.named_modules())
+    # torchvision's own builder reads the same cached file (the hash is only checked on download)
+    weights = torchvision.models.get_model_weights(name).DEFAULT
+    oracle = torchvision.models.get_model(name, weights=weights).eval()
+    x = torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), oracle(x))
+
+
+def test_hash_check_rejects_a_file_that_is_not_the_published_one(offline, capsys):
+    path = imagenet_weights_path("squeezenet1_1")
+    path.parent.mkdir(parents=True)
+    torch.save(torchvision.models.squeezenet1_1().state_dict(), path)
+    model, info = load_imagenet_model("squeezenet1_1", device="cpu", check_hash=True)
+    out, err = capsys.readouterr()
+    assert isinstance(model, ShapesCNN) and info.fallback and err == ""
+    assert len(out.splitlines()) == 1 and "SHA-256" in out
+
+
+@pytest.mark.parametrize("how", ["no network", "download=False", "COURSE_OFFLINE"])
+def test_empty_cache_falls_back_to_the_shapes_classifier(offline, capsys, monkeypatch, how):
+    import time
+
+    kwargs = {"download": False} if how == "download=False" else {}
+    if how == "COURSE_OFFLINE":
+        monkeypatch.setenv("COURSE_OFFLINE", "1")
+    start = time.perf_counter()
+    model, info = load_imagenet_model("vgg16", device="cpu", **kwargs)
+    assert time.perf_counter() - start < 5
+    out, err = capsys.readouterr()
+    assert err == "" and len(out.splitlines()) == 1 and "shapes classifier" in out and "vgg16" in out
+    assert isinstance(model, ShapesCNN) and not model.training
+    assert (info.name, info.requested, info.fallback) == ("shapes_cnn", "vgg16", True)
+    assert info.classes == SHAPES_CLASSES and info.feature_layer == SHAPES_CAM_LAYER
+    assert info.preprocess(torch.rand(3, 50, 40)).shape == (1, 3, 64, 64)
+    assert not any(offline.rglob("*.pth"))
+
+
+def test_a_broken_cache_file_falls_back(offline, capsys):
+    path = imagenet_weights_path("squeezenet1_1")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a checkpoint")
+    model, info = load_imagenet_model("squeezenet1_1", device="cpu")
+    out, err = capsys.readouterr()
+    assert info.fallback and isinstance(model, ShapesCNN) and len(out.splitlines()) == 1 and err == ""
+
+
+def test_shapes_model_by_name_and_unknown_names(offline, capsys):
+    model, info = load_imagenet_model("shapes_cnn", device="cpu")
+    assert isinstance(model, ShapesCNN) and not info.fallback and capsys.readouterr().out == ""
+    with pytest.raises(ValueError):
+        load_imagenet_model("resnet19")
+
+
+def test_class_names():
+    classes = imagenet_classes()
+    assert len(classes) == 1000 and len(set(classes)) > 990
+    assert classes == tuple(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+    assert SHAPES_CLASSES == ("circle", "square", "triangle", "star", "cross", "ring")
