@@ -6,20 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.course import hidden_reference_file, visible_reference_file
-from course_utils import store
+from reference_files import close as _close
+from reference_files import reference_cases
 
 A = "01_conv_pool"
 
 
-def _cases(name):
-    files = [store.load(visible_reference_file(A)), store.load(hidden_reference_file(A))]
-    return [c for f in files for c in f["exercises"][name]["cases"]]
-
-
-def _close(actual, expected, atol=1e-10):
-    torch.testing.assert_close(torch.as_tensor(actual, dtype=torch.float64),
-                               torch.as_tensor(expected, dtype=torch.float64), rtol=1e-9, atol=atol)
+def _cases(name, which=("visible", "hidden")):
+    return reference_cases(A, name, which)
 
 
 def _pair(v):

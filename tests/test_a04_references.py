@@ -13,18 +13,14 @@ from torchvision.models.detection._utils import BoxCoder, Matcher
 
 from autograder.course import hidden_reference_file, visible_reference_file
 from course_utils import store
+from reference_files import close as _close
+from reference_files import reference_cases
 
 A = "04_rcnn"
 
 
 def _cases(name, which=("visible", "hidden")):
-    files = {"visible": visible_reference_file(A), "hidden": hidden_reference_file(A)}
-    return [c for w in which for c in store.load(files[w])["exercises"][name]["cases"]]
-
-
-def _close(actual, expected, atol=1e-10):
-    torch.testing.assert_close(torch.as_tensor(actual, dtype=torch.float64),
-                               torch.as_tensor(expected, dtype=torch.float64), rtol=1e-9, atol=atol)
+    return reference_cases(A, name, which)
 
 
 def _iou(a, b):
