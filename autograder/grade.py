@@ -297,13 +297,16 @@ def table(results: list[SubmissionResult]) -> str:
     names = sorted({r.assignment for r in results})
     cell = {(r.student, r.assignment): r for r in results}
     width = max([len(s) for s in students] + [7])
-    head = f"{'student':<{width}}  " + "  ".join(f"{n:>16}" for n in names) + f"  {'total':>12}  manual to grade"
+    cols = [max(12, len(n)) for n in names]
+    head = f"{'student':<{width}}  " + "  ".join(f"{n:>{c}}" for n, c in zip(names, cols)) + \
+        f"  {'total':>12}  manual to grade"
     lines = [head, "-" * len(head)]
     for s in students:
         row = [cell[s, n] for n in names]
         marks = [f"{r.auto_score:g} / {r.auto_max:g}" + ("!" if r.status != "graded" else "") for r in row]
         total = f"{sum(r.auto_score for r in row):g} / {sum(r.auto_max for r in row):g}"
         pending = sum(r.manual_pending for r in row)
-        lines.append(f"{s:<{width}}  " + "  ".join(f"{m:>16}" for m in marks) + f"  {total:>12}  {pending} cell(s)")
+        lines.append(f"{s:<{width}}  " + "  ".join(f"{m:>{c}}" for m, c in zip(marks, cols)) +
+                     f"  {total:>12}  {pending} cell(s)")
     notes = [f"! {r.student} {r.assignment}: {r.status}" for r in results if r.status != "graded"]
     return "\n".join(lines + notes)
