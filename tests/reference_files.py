@@ -18,3 +18,8 @@ def close(actual, expected, atol: float = 1e-10) -> None:
     """Assert two arrays agree in float64 to rtol 1e-9 and ``atol``."""
     torch.testing.assert_close(torch.as_tensor(actual, dtype=torch.float64),
                                torch.as_tensor(expected, dtype=torch.float64), rtol=1e-9, atol=atol)
+
+
+def pair(v) -> tuple:
+    """An int or a pair as a pair: ``3 -> (3, 3)``, ``(2, 3) -> (2, 3)``."""
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from reference_files import close as _close
+from reference_files import pair as _pair
 from reference_files import reference_cases
 
 A = "01_conv_pool"
@@ -14,10 +15,6 @@ A = "01_conv_pool"
 
 def _cases(name, which=("visible", "hidden")):
     return reference_cases(A, name, which)
-
-
-def _pair(v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
 def test_seed_worked_examples():

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from autograder.course import hidden_reference_file, visible_reference_file
 from course_utils import store
 from reference_files import close as _close
+from reference_files import pair as _pair
 from reference_files import reference_cases
 
 A = "02_transposed_conv"
@@ -17,10 +18,6 @@ A = "02_transposed_conv"
 
 def _cases(name, which=("visible", "hidden")):
     return reference_cases(A, name, which)
-
-
-def _pair(v):
-    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
 def test_seed_worked_example():
