@@ -380,3 +380,32 @@ def test_class_names():
     assert len(classes) == 1000 and len(set(classes)) > 990
     assert classes == tuple(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
     assert SHAPES_CLASSES == ("circle", "square", "triangle", "star", "cross", "ring")
+
+
+# -- tiny probe networks ---------------------------------------------------------------------------------
+
+
+def test_tiny_cnn_is_reproducible_and_seed_dependent():
+    from course_utils.models.tiny import probe_model, tiny_cnn
+
+    x = torch.randn(2, 3, 10, 10, dtype=torch.float64)
+    assert torch.equal(tiny_cnn(3)(x), probe_model("tiny", 3)(x))
+    assert not torch.equal(tiny_cnn(3)(x), tiny_cnn(4)(x))
+    assert tiny_cnn(0)(x).shape == (2, 3) and not tiny_cnn(0).training
+    with pytest.raises(ValueError, match="unknown probe model"):
+        probe_model("huge")
+
+
+def test_paper_net_scores_and_hook_count_on_paper():
+    from course_utils.models.tiny import hook_count, paper_cam_net
+
+    net = paper_cam_net()
+    # ReLU maps [[1, 0], [3, 0]] and [[0, 2], [0, 0]]: means 1 and 0.5; S0 = 1 + 2 * 0.5, S1 = -1 + 0.5
+    assert net(torch.tensor([[[[1.0, -2.0], [3.0, 0.0]]]], dtype=torch.float64)).tolist() == [[2.0, -0.5]]
+    assert hook_count(net) == 0
+    handle = net.relu.register_forward_hook(lambda *args: None)
+    assert hook_count(net) == 1
+    handle.remove()
+    with capture(net, "relu"):
+        assert hook_count(net) == 1
+    assert hook_count(net) == 0

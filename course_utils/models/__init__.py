@@ -4,6 +4,7 @@
 - :mod:`.imagenet`: torchvision's ImageNet classifiers when their weights can be had, else the above.
 - :mod:`.hooks`: record a layer's activation and gradient; receptive field of a unit.
 - :mod:`.preprocess`: input normalisation and its inverse.
+- :mod:`.tiny`: a seeded random CNN and a hand-weighted network, for checks worked out on paper.
 - :mod:`.train_shapes`: the training script of the shapes classifier.
 """
 
