@@ -353,6 +353,7 @@ EXERCISES = [
         points=2,
         visible=[
             Case(args=(_normal((1, 3, 8, 8), 1410), _normal((1, 3, 8, 8), 1411), 20.0, 30.0)),
+            Case(args=(_normal((1, 3, 5, 6), 1460), _normal((1, 3, 5, 6), 1461), 0.0, 0.0)),
         ],
         hidden=[
             Case(args=(_normal((1, 3, 6, 7), 1420), _normal((1, 3, 6, 7), 1421), 0.0, 0.0)),
