@@ -21,11 +21,11 @@ from course_utils.models import (IMAGENET_MEAN, IMAGENET_STD, SHAPES_CAM_LAYER, 
                                  imagenet_weights_cached, imagenet_weights_path, load_imagenet_model, load_shapes_cnn,
                                  preprocess, receptive_field, receptive_field_analytic)
 from course_utils.models.shapes_cnn import RECORD_PATH, WEIGHTS_PATH
+from course_utils.models.tiny import hook_count
 
 
 def no_hooks(model: nn.Module) -> bool:
-    return all(not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
-               and not m._backward_pre_hooks for m in model.modules())
+    return hook_count(model) == 0
 
 
 # -- capture -------------------------------------------------------------------------------------------
@@ -397,7 +397,7 @@ def test_tiny_cnn_is_reproducible_and_seed_dependent():
 
 
 def test_paper_net_scores_and_hook_count_on_paper():
-    from course_utils.models.tiny import hook_count, paper_cam_net
+    from course_utils.models.tiny import paper_cam_net
 
     net = paper_cam_net()
     # ReLU maps [[1, 0], [3, 0]] and [[0, 2], [0, 0]]: means 1 and 0.5; S0 = 1 + 2 * 0.5, S1 = -1 + 0.5
