@@ -16,9 +16,6 @@ SOLUTIONS = REPO / "solutions"
 NOTEBOOKS = REPO / "notebooks"
 REFERENCES = Path(__file__).resolve().parent / "references"
 COURSE_ID = "cvcourse"
-#: Per-cell time limit under autograding (s), unless ``$CVCOURSE_CELL_TIMEOUT`` says otherwise;
-#: heavy cells shorten themselves when graded.
-CELL_TIMEOUT = 60
 #: Files in a solution folder that never travel to students or into the course folder.
 IGNORE = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*", "figures", "*.egg-info"]
 
@@ -57,17 +54,24 @@ def visible_reference_file(assignment: str) -> Path:
 def nbgrader_config(root: Path) -> Config:
     """The course's nbgrader configuration for a course folder at ``root``."""
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+    from nbconvert.preprocessors.sanitize import SanitizeHTML
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades,
+                                        LimitOutput, SaveAutoGrades)
+
+    from .execute import SandboxedExecute
 
     c = Config()
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.course_id = COURSE_ID
     c.CourseDirectory.ignore = IGNORE
-    c.Execute.extra_arguments = KERNEL_ARGUMENTS
-    c.Execute.timeout = int(os.environ.get("CVCOURSE_CELL_TIMEOUT", CELL_TIMEOUT))
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    # a test cell the student deleted is put back from the source
+    c.OverwriteCells.add_missing_cells = True
+    # student code runs in the sandbox (autograder.execute), never in a kernel nbgrader starts itself
+    c.Autograde.autograde_preprocessors = [SandboxedExecute, LimitOutput, SaveAutoGrades, AssignLatePenalties,
+                                           CheckCellMetadata]
     # Feedback is rendered from the autograded notebook, which holds the restored hidden tests.
-    c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+    c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, SanitizeHTML, CSSHTMLHeaderPreprocessor]
     c.ClearHiddenTests.enforce_metadata = False
     return c
 
@@ -89,6 +93,21 @@ def api(root: Path):
     return nb_api
 
 
+def _set_points(path: Path, name: str) -> None:
+    """Give each test cell the points of its exercise spec (the one place a point value is written)."""
+    import nbformat
+
+    from . import assignments as specs
+
+    points = {f"test_{ex.name}": ex.points for ex in specs.exercises(name)}
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade_id") in points:
+            meta["points"] = points[meta["grade_id"]]
+    nbformat.write(nb, path)
+
+
 def prepare_course(root: Path, names: list[str]):
     """Make a fresh course folder at ``root`` with ``source/`` from ``solutions/`` and the student
     versions generated (which also fills the gradebook). Returns the ``NbGraderAPI``."""
@@ -97,6 +116,7 @@ def prepare_course(root: Path, names: list[str]):
     (root / "source").mkdir(parents=True)
     for name in names:
         shutil.copytree(SOLUTIONS / name, root / "source" / name, ignore=shutil.ignore_patterns(*IGNORE))
+        _set_points(root / "source" / name / f"{name}.ipynb", name)
     nb_api = api(root)
     for name in names:
         result = nb_api.generate_assignment(name)

@@ -15,11 +15,17 @@ from typing import Any
 
 from course_utils import store
 from course_utils.checks import compare
-from course_utils.grading import CASES_ENV, RECORD_ENV
+from course_utils.grading import CASES_ENV
 
 from . import assignments as specs
 from .course import SOLUTIONS, hidden_reference_file, visible_reference_file
 from .notebook_run import execute_copy
+from .scoring import records_from_notebook
+
+
+def rules(ex: specs.Exercise) -> dict[str, Any]:
+    """What the notebook side needs to know of an exercise besides its cases (from its spec only)."""
+    return {"numpy": ex.numpy, "rtol": ex.rtol, "atol": ex.atol, "hint": ex.hint, "forbids": list(ex.forbids)}
 
 
 def grader_cases(name: str, visible: dict | None = None) -> dict[str, Any]:
@@ -27,7 +33,7 @@ def grader_cases(name: str, visible: dict | None = None) -> dict[str, Any]:
     cases only (taken from ``visible`` references when given). Hidden expected values never enter it."""
     exercises = {}
     for ex in specs.exercises(name):
-        entry = {"numpy": ex.numpy, "rtol": ex.rtol, "atol": ex.atol, "hint": ex.hint,
+        entry = {**rules(ex),
                  "visible": [specs.case_to_dict(c) for c in ex.visible],
                  "hidden": [specs.case_to_dict(c) for c in ex.hidden]}
         if visible is not None:
@@ -40,11 +46,10 @@ def grader_cases(name: str, visible: dict | None = None) -> dict[str, Any]:
 def run_solution(name: str, device: str, workdir: Path) -> dict[str, Any]:
     """Execute the solution notebook on every case; returns ``{exercise: {"visible"|"hidden": [...]}}``."""
     cases_file = store.save(workdir / "cases.pt", grader_cases(name))
-    record_file = workdir / "record.pt"
-    execute_copy(SOLUTIONS / name, f"{name}.ipynb", workdir / "run", **{
-        CASES_ENV: str(cases_file), RECORD_ENV: str(record_file), "COURSE_DEVICE": device,
+    nb, _ = execute_copy(SOLUTIONS / name, f"{name}.ipynb", workdir / "run", **{
+        CASES_ENV: str(cases_file), "COURSE_DEVICE": device,
         "NBGRADER_EXECUTION": "autograde", "COURSE_FIGURE_DIR": str(workdir / "figures")})
-    records = store.load(record_file) if record_file.exists() else {}
+    records = records_from_notebook(nb, [ex.name for ex in specs.exercises(name)])
     for ex in specs.exercises(name):
         for which in ("visible", "hidden"):
             results = records.get(ex.name, {}).get(which)
@@ -67,7 +72,7 @@ def build(name: str, device: str = "cpu") -> tuple[dict, dict]:
         for ex in specs.exercises(name):
             cases = getattr(ex, which)
             exercises[ex.name] = {
-                "numpy": ex.numpy, "rtol": ex.rtol, "atol": ex.atol, "hint": ex.hint,
+                **rules(ex),
                 "cases": [dict(specs.case_to_dict(c), expected=r["output"])
                           for c, r in zip(cases, records[ex.name][which])],
             }
@@ -81,8 +86,9 @@ def write(name: str, device: str = "cpu") -> tuple[Path, Path]:
 
 
 def deviations(name: str, device: str = "cpu") -> list[tuple[str, float, float, bool]]:
-    """Compare committed references with a fresh run: ``(key, max abs, max rel, within tolerance)``
-    for each exercise and visibility, worst case first within each key."""
+    """Compare committed references with a fresh run: ``(key, max abs, max rel, ok)`` for each exercise
+    and visibility; ok means same inputs, same rules (tolerance, hint, forbidden calls) and outputs
+    within tolerance."""
     fresh = dict(zip(("visible", "hidden"), build(name, device)))
     committed = {"visible": store.load(visible_reference_file(name)),
                  "hidden": store.load(hidden_reference_file(name))}
@@ -98,6 +104,7 @@ def deviations(name: str, device: str = "cpu") -> list[tuple[str, float, float, 
             inputs_same = all(compare(new["args"], ref["args"], 0, 0).ok and
                               compare(new["kwargs"], ref["kwargs"], 0, 0).ok
                               for new, ref in zip(spec["cases"], old["cases"]))
-            rows.append((f"{which}/{ex_name}", max(r.max_abs for r in results),
-                         max(r.max_rel for r in results), inputs_same and all(r.ok for r in results)))
+            rules_same = all(old.get(key) == value for key, value in spec.items() if key != "cases")
+            rows.append((f"{which}/{ex_name}", max(r.max_abs for r in results), max(r.max_rel for r in results),
+                         inputs_same and rules_same and all(r.ok for r in results)))
     return rows

@@ -1,62 +1,126 @@
-"""The trusted half of grading: compare what a student's kernel recorded with the references.
+"""The trusted half of grading: read what a student's kernel recorded, compare it with the references.
 
-This runs in the grader's own process. The kernel only ever wrote its outputs; tolerances, expected
-values and points all come from files the student never touched.
+This runs in the grader's own process. Records are taken only from the outputs of each exercise's own
+test cell, which the grader collected while that cell ran; tolerances and points come from the
+exercise specs (``autograder/assignments``), expected values from the reference files. Everything
+the kernel sent is treated as hostile data: decoded with size limits and loaded without unpickling
+code.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
+
 from course_utils.checks import compare
+from course_utils.grading import RECORD_MIME
+
+from .assignments import Exercise
+
+#: Largest record payload taken from one output (base64 characters).
+MAX_RECORD_CHARS = 64 << 20
+WHICH = ("visible", "hidden")
 
 
 @dataclass
 class ExerciseScore:
-    """Result of one exercise: full points only if every visible and hidden case matches."""
+    """Result of one exercise: full points only if every visible and hidden case matches and the
+    answer cell calls nothing the exercise forbids.
+
+    ``visible_lines`` are shown to the student; ``problems`` name no hidden input, output or message.
+    """
 
     name: str
     points: float
-    passed: dict[str, int] = field(default_factory=lambda: {"visible": 0, "hidden": 0})
-    total: dict[str, int] = field(default_factory=lambda: {"visible": 0, "hidden": 0})
+    passed: dict[str, int] = field(default_factory=lambda: {w: 0 for w in WHICH})
+    total: dict[str, int] = field(default_factory=lambda: {w: 0 for w in WHICH})
     problems: list[str] = field(default_factory=list)
+    visible_lines: list[str] = field(default_factory=list)
+    forbidden: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.problems and all(self.passed[w] == self.total[w] for w in self.total)
+        return not self.problems and not self.forbidden and all(self.passed[w] == self.total[w] for w in WHICH)
 
     @property
     def earned(self) -> float:
         return self.points if self.ok else 0.0
 
     def report(self) -> str:
-        """One paragraph for the student's feedback; names no hidden input or expected value."""
-        counts = ", ".join(f"{self.passed[w]}/{self.total[w]} {w}" for w in ("visible", "hidden"))
+        """The grader's paragraph for the student's feedback."""
+        counts = ", ".join(f"{self.passed[w]}/{self.total[w]} {w}" for w in WHICH)
         lines = [f"Grader: {self.name}: {counts} case(s) match the reference "
                  f"-> {self.earned:g} of {self.points:g} point(s)."]
-        lines += [f"  - {p}" for p in self.problems[:5]]
+        lines += [f"  {line}" for line in self.visible_lines]
+        lines += [f"  - points withheld: {f}" for f in self.forbidden]
+        lines += [f"  - {p}" for p in self.problems[:8]]
         return "\n".join(lines)
 
 
-def _result_problem(which: str, index: int, result: Any, case: dict, spec: dict) -> str | None:
-    if not isinstance(result, dict) or not ({"output"} <= set(result) or {"error"} <= set(result)):
-        return f"{which} case {index}: no usable output was recorded"
-    if "error" in result:
-        return f"{which} case {index}: raised {str(result['error'])[:200]}"
-    verdict = compare(result["output"], case["expected"], spec["rtol"], spec["atol"])
-    if verdict.ok:
+def _decode(payload: Any) -> tuple[str, str, Any] | None:
+    """``(exercise, which, results)`` from a record payload, or None when it is not one."""
+    if not isinstance(payload, dict):
         return None
-    if which == "hidden":  # say how it failed, never what was expected
-        return f"hidden case {index}: output differs from the reference (max abs err {verdict.max_abs:.2e})"
-    return f"visible case {index}: {verdict.message}"
+    exercise, which, data = payload.get("exercise"), payload.get("which"), payload.get("results")
+    if not (isinstance(exercise, str) and which in WHICH and isinstance(data, str)) or len(data) > MAX_RECORD_CHARS:
+        return None
+    try:
+        results = torch.load(io.BytesIO(base64.b64decode(data, validate=True)), map_location="cpu",
+                             weights_only=True)
+    except (binascii.Error, ValueError, RuntimeError, EOFError, Exception):  # noqa: BLE001 - hostile bytes
+        return None
+    return exercise, which, results
 
 
-def score_exercise(name: str, points: float, recorded: Any, visible_spec: dict, hidden_spec: dict) -> ExerciseScore:
-    """Score one exercise from its recorded results against the visible and hidden references."""
-    score = ExerciseScore(name, points)
-    for which, spec in (("visible", visible_spec), ("hidden", hidden_spec)):
-        cases = spec["cases"]
+def records_from_notebook(nb, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The records of each exercise, taken from the outputs of its own test cell (``test_<name>``).
+
+    A record about another exercise, or in any other cell, is ignored; the first record of each kind
+    in the test cell counts.
+    """
+    wanted = set(names)
+    records: dict[str, dict[str, Any]] = {}
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+        if cell.get("cell_type") != "code" or not grade_id.startswith("test_") or grade_id[5:] not in wanted:
+            continue
+        for output in cell.get("outputs", []):
+            decoded = _decode(output.get("data", {}).get(RECORD_MIME)) if output.get("output_type") in (
+                "display_data", "execute_result") else None
+            if decoded and decoded[0] == grade_id[5:]:
+                records.setdefault(decoded[0], {}).setdefault(decoded[1], decoded[2])
+    return records
+
+
+def _error_type(result: dict) -> str:
+    """The exception's type name only (its message may quote hidden inputs)."""
+    name = str(result["error"]).split(":", 1)[0].strip()
+    return name if name.isidentifier() else "an exception"
+
+
+def _check(which: str, index: int, result: Any, case: dict, ex: Exercise) -> tuple[bool, str]:
+    """Whether one recorded result matches its case, and the line the student may see about it."""
+    if not isinstance(result, dict) or not ({"output"} <= set(result) or {"error"} <= set(result)):
+        return False, f"{which} case {index}: FAIL no usable output was recorded"
+    if "error" in result:
+        detail = str(result["error"])[:300] if which == "visible" else _error_type(result)
+        return False, f"{which} case {index}: FAIL raised {detail}"
+    verdict = compare(result["output"], case["expected"], ex.rtol, ex.atol)
+    if which == "hidden":  # pass or fail, never how far from what
+        return verdict.ok, f"hidden case {index}: {'PASS' if verdict.ok else 'FAIL output differs from the reference'}"
+    return verdict.ok, f"visible case {index}: {'PASS' if verdict.ok else 'FAIL'} {verdict.message}"
+
+
+def score_exercise(ex: Exercise, recorded: Any, visible_cases: list[dict], hidden_cases: list[dict]) -> ExerciseScore:
+    """Score one exercise from its records against the reference cases (each with ``expected``)."""
+    score = ExerciseScore(ex.name, ex.points)
+    for which, cases in (("visible", visible_cases), ("hidden", hidden_cases)):
         score.total[which] = len(cases)
         results = recorded.get(which) if isinstance(recorded, dict) else None
         if not isinstance(results, list) or len(results) != len(cases):
@@ -66,17 +130,18 @@ def score_exercise(name: str, points: float, recorded: Any, visible_spec: dict, 
                 score.problems.append(f"no {which} results were recorded (did the test cell run to the end?)")
             continue
         for i, (result, case) in enumerate(zip(results, cases), 1):
-            problem = _result_problem(which, i, result, case, spec)
-            if problem is None:
-                score.passed[which] += 1
-            else:
-                score.problems.append(problem)
+            ok, line = _check(which, i, result, case, ex)
+            score.passed[which] += ok
+            if which == "visible":
+                score.visible_lines.append(line)
+            elif not ok:
+                score.problems.append(line)
     return score
 
 
-def score_assignment(records: Any, visible: dict, hidden: dict, points: dict[str, float]) -> dict[str, ExerciseScore]:
-    """Scores of every exercise in ``points`` (name -> max points) from a kernel's record dict."""
+def score_assignment(records: Any, visible: dict, hidden: dict, exercises: Iterable[Exercise]) -> dict[str, ExerciseScore]:
+    """Scores of every exercise from a notebook's records and the (visible, hidden) reference files."""
     records = records if isinstance(records, dict) else {}
-    return {name: score_exercise(name, pts, records.get(name), visible["exercises"][name],
-                                 hidden["exercises"][name])
-            for name, pts in points.items()}
+    return {ex.name: score_exercise(ex, records.get(ex.name), visible["exercises"][ex.name]["cases"],
+                                    hidden["exercises"][ex.name]["cases"])
+            for ex in exercises}

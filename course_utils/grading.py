@@ -5,18 +5,23 @@ A test cell calls ``CHECK.visible(name, fn)`` and, inside its hidden-tests block
 
 * a student (no environment set): visible cases come from ``visible_references.pt`` beside the
   notebook; each case prints one line and a failure raises ``AssertionError`` with a hint.
-* the grader (``CVCOURSE_CASES`` and ``CVCOURSE_RECORD`` set by ``cvcourse grade``): the inputs of
-  every case come from the grader's file, the student's outputs are *recorded* to the grader's file,
-  and hidden expected values never enter this kernel. The grade is decided later, in the grader's
-  own process, so patching anything in this kernel changes no score.
-* the instructor (solution notebook, ``autograder`` importable): hidden cases are checked directly
-  against ``autograder/references``.
+* the grader (``CVCOURSE_CASES`` set by ``cvcourse grade`` in the sandboxed kernel): the inputs of
+  every case come from the grader's file, and the student's outputs are sent back as a *record*, an
+  output of the test cell itself (MIME type :data:`RECORD_MIME`). The grader, which runs the cells,
+  keeps each record with the cell it came from; hidden expected values never enter this kernel, and
+  the grade is decided later in the grader's own process, so patching anything here changes no score.
+  What the student's function prints on hidden cases is not shown.
+* the instructor (``CVCOURSE_HIDDEN_REFERENCES`` names the hidden reference file): hidden cases are
+  checked directly against it.
 * ``cvcourse references``: same as the grader, but the cases carry no expected values; the recorded
   outputs of the solution become the references.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import io
 import os
 import traceback
 import warnings
@@ -32,7 +37,9 @@ from .checks import compare
 from .device import deterministic, get_device
 
 CASES_ENV = "CVCOURSE_CASES"
-RECORD_ENV = "CVCOURSE_RECORD"
+HIDDEN_ENV = "CVCOURSE_HIDDEN_REFERENCES"
+#: MIME type of the display output that carries a test cell's record to the grader.
+RECORD_MIME = "application/vnd.cvcourse.record+json"
 
 
 def prepare_args(value: Any, numpy: bool, device: torch.device) -> Any:
@@ -60,14 +67,11 @@ def run_case(fn: Callable, case: dict, numpy: bool, device: torch.device) -> dic
         return {"error": f"{type(exc).__name__}: {exc} (line {frame.lineno} of {frame.name})"}
 
 
-def _hidden_reference_file(assignment: str) -> Path | None:
-    """The instructor's hidden references, if the autograder package is importable here."""
-    try:
-        import autograder
-    except ImportError:
-        return None
-    path = Path(list(autograder.__path__)[0]) / "references" / assignment / "hidden.pt"
-    return path if path.exists() else None
+def encode_record(exercise: str, which: str, results: list[dict]) -> dict[str, str]:
+    """The JSON payload of a record output: the results saved with :func:`store.save`, in base64."""
+    buffer = io.BytesIO()
+    torch.save(store.to_storable(results), buffer)
+    return {"exercise": exercise, "which": which, "results": base64.b64encode(buffer.getvalue()).decode("ascii")}
 
 
 class Checker:
@@ -100,21 +104,22 @@ class Checker:
                 raise FileNotFoundError(f"{path} is missing: run this notebook from its own folder "
                                         f"(the file ships beside it)")
         else:
-            path = _hidden_reference_file(self.assignment)
-            if path is None:
+            path = Path(os.environ.get(HIDDEN_ENV, ""))
+            if not path.is_file():
                 return None
         spec = self._load(which, path)["exercises"].get(name)
         return None if spec is None else (spec, spec["cases"])
 
     # -- recording for the grader ------------------------------------------------------------
-    def _record(self, name: str, which: str, results: list[dict]) -> None:
-        record_file = os.environ.get(RECORD_ENV)
-        if not record_file:
+    @staticmethod
+    def _record(name: str, which: str, results: list[dict]) -> None:
+        """Send the results to the grader as an output of the running (test) cell."""
+        if not os.environ.get(CASES_ENV):
             return
-        path = Path(record_file)
-        records = store.load(path) if path.exists() else {}
-        records.setdefault(name, {})[which] = results
-        store.save(path, records)
+        from IPython.display import display
+
+        display({RECORD_MIME: encode_record(name, which, results),
+                 "text/plain": f"<{len(results)} {which} result(s) of {name} for the grader>"}, raw=True)
 
     # -- the two calls a test cell makes --------------------------------------------------------
     def visible(self, name: str, fn: Callable) -> None:
@@ -132,13 +137,20 @@ class Checker:
             return
         spec, cases = found
         device = get_device()
-        results = [run_case(fn, case, spec["numpy"], device) for case in cases]
+        quiet = which == "hidden" and bool(os.environ.get(CASES_ENV))
+        with contextlib.ExitStack() as stack:
+            if quiet:  # what the function prints on hidden inputs stays out of the notebook
+                stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+                stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+            results = [run_case(fn, case, spec["numpy"], device) for case in cases]
         self._record(name, which, results)
         if not all("expected" in case for case in cases):
             print(f"{name}: {len(cases)} {which} case(s) recorded for the grader")
             return
         failures = 0
         print(f"{name}: {len(cases)} {which} case(s), tolerance rtol={spec['rtol']:g} atol={spec['atol']:g}")
+        if spec.get("forbids"):
+            print(f"  rule: the answer may not use {', '.join(spec['forbids'])} (the grader withholds the points)")
         for i, (case, result) in enumerate(zip(cases, results), 1):
             if "error" in result:
                 ok, message = False, f"raised {result['error']}"

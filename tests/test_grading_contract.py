@@ -1,5 +1,6 @@
 """The notebook side (Checker) and the trusted side (scoring) of the grading contract, on a toy
-exercise whose right answer is known: ``double(x) = 2 * x``."""
+exercise whose right answer is known: ``double(x) = 2 * x``. The grader-mode test runs a real kernel
+in the sandbox, as ``cvcourse grade`` does."""
 
 from __future__ import annotations
 
@@ -7,9 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.scoring import score_assignment, score_exercise
+import nbformat
+
+from autograder.assignments import Exercise
+from autograder.execute import execute
+from autograder.sandbox import Limits
+from autograder.scoring import records_from_notebook, score_assignment, score_exercise
 from course_utils import Checker, store
-from course_utils.grading import CASES_ENV, RECORD_ENV
+from course_utils.grading import CASES_ENV, HIDDEN_ENV, RECORD_MIME, encode_record
 
 
 def _spec(cases):
@@ -34,7 +40,7 @@ def _bad(x):
 @pytest.fixture
 def folder(tmp_path, monkeypatch):
     monkeypatch.delenv(CASES_ENV, raising=False)
-    monkeypatch.delenv(RECORD_ENV, raising=False)
+    monkeypatch.delenv(HIDDEN_ENV, raising=False)
     store.save(tmp_path / store.VISIBLE_FILE, VISIBLE)
     return tmp_path
 
@@ -61,28 +67,70 @@ def test_missing_visible_file_is_a_clear_error(tmp_path, monkeypatch):
         Checker("toy", tmp_path).visible("double", _good)
 
 
-def test_grader_mode_records_outputs_and_hidden_expected_never_enter(folder, monkeypatch, capsys):
+DOUBLE = Exercise("double", 3, [], [])
+
+
+def _cell(source: str, grade_id: str | None = None) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(source)
+    if grade_id:
+        cell.metadata["nbgrader"] = {"grade_id": grade_id, "grade": True, "locked": True, "points": 3,
+                                     "solution": False, "schema_version": 3}
+    return cell
+
+
+def test_grader_mode_records_outputs_and_hidden_expected_never_enter(tmp_path):
     cases = {"meta": {}, "exercises": {"double": {**_spec(None), "visible": VISIBLE["exercises"]["double"]["cases"],
                                                   "hidden": [{"args": [x], "kwargs": {}} for x in HIDDEN_X]}}}
-    monkeypatch.setenv(CASES_ENV, str(store.save(folder / "cases.pt", cases)))
-    monkeypatch.setenv(RECORD_ENV, str(folder / "record.pt"))
-    checker = Checker("toy", folder)
-    checker.visible("double", _good)
-    checker.hidden("double", _good)
-    assert "2 hidden case(s) recorded for the grader" in capsys.readouterr().out
-    records = store.load(folder / "record.pt")
+    store.save(tmp_path / "scratch" / "cases.pt", cases)  # the kernel sees its scratch folder only
+    nb = nbformat.v4.new_notebook(cells=[
+        _cell("from course_utils import Checker\nCHECK = Checker('toy')\n"
+              "def double(x):\n    print('secret', x)\n    return 2 * x"),
+        _cell('CHECK.visible("double", double)\nCHECK.hidden("double", double)', "test_double"),
+        # a record sent from any other cell is not the test cell's: it is ignored
+        _cell('CHECK.hidden("double", lambda x: x)'),
+    ])
+    run = execute(nb, tmp_path / "scratch", Limits(), {CASES_ENV: str(tmp_path / "scratch" / "cases.pt")})
+    assert run.status == "complete" and run.sandboxed, run
+    text = str(nb.cells[1].outputs)
+    assert "2 hidden case(s) recorded for the grader" in text and "secret" not in text.split("visible")[-1]
+    records = records_from_notebook(nb, ["double"])
     assert set(records["double"]) == {"visible", "hidden"}
-    scores = score_assignment(records, VISIBLE, HIDDEN, {"double": 3})
+    scores = score_assignment(records, VISIBLE, HIDDEN, [DOUBLE])
     assert scores["double"].ok and scores["double"].earned == 3
+
+
+def test_records_come_only_from_the_exercise_own_test_cell():
+    good = [{"output": torch.as_tensor(2 * x)} for x in HIDDEN_X]
+    forged = {"output_type": "display_data", "metadata": {},
+              "data": {RECORD_MIME: encode_record("double", "hidden", good)}}
+    other = nbformat.v4.new_code_cell("")
+    other.outputs = [forged]
+    wrong_cell = _cell("", "test_other")
+    wrong_cell.outputs = [forged]
+    own = _cell("", "test_double")
+    own.outputs = [{"output_type": "display_data", "metadata": {},
+                    "data": {RECORD_MIME: encode_record("other", "hidden", good)}}]
+    nb = nbformat.v4.new_notebook(cells=[other, wrong_cell, own])
+    assert records_from_notebook(nb, ["double", "other"]) == {}
+    own.outputs = [forged]
+    assert records_from_notebook(nb, ["double"])["double"]["hidden"][0]["output"].tolist() == [6.0] * 4
 
 
 def test_scoring_is_all_or_nothing_and_names_no_hidden_values():
     out = lambda xs, f: [{"output": torch.as_tensor(f(x))} for x in xs]  # noqa: E731
     visible_ok = out(X, _good)
-    score = score_exercise("double", 2, {"visible": visible_ok, "hidden": out(HIDDEN_X, _bad)},
-                           VISIBLE["exercises"]["double"], HIDDEN["exercises"]["double"])
+    score = score_exercise(DOUBLE, {"visible": visible_ok, "hidden": out(HIDDEN_X, _bad)},
+                           VISIBLE["exercises"]["double"]["cases"], HIDDEN["exercises"]["double"]["cases"])
     assert not score.ok and score.earned == 0 and score.passed == {"visible": 2, "hidden": 0}
-    assert "hidden case 1: output differs" in score.report() and "8" not in score.report().split("->")[1]
+    report = score.report().split("->")[1]
+    assert "hidden case 1: FAIL output differs" in report and "e+" not in report.split("hidden case 1")[1]
+
+
+def test_hidden_failures_name_the_exception_type_only():
+    leaky = [{"error": "ValueError: x was [3. 3. 3. 3.] (line 2 of double)"}] * 2
+    score = score_exercise(DOUBLE, {"visible": [{"output": torch.as_tensor(2 * x)} for x in X], "hidden": leaky},
+                           VISIBLE["exercises"]["double"]["cases"], HIDDEN["exercises"]["double"]["cases"])
+    assert "hidden case 1: FAIL raised ValueError" in score.report() and "[3." not in score.report()
 
 
 @pytest.mark.parametrize("records", [
@@ -91,5 +139,5 @@ def test_scoring_is_all_or_nothing_and_names_no_hidden_values():
     {"double": {"visible": [{"error": "NotImplementedError"}] * 2, "hidden": [{"ok": True}] * 2}},
 ])
 def test_malformed_or_forged_records_score_zero(records):
-    scores = score_assignment(records, VISIBLE, HIDDEN, {"double": 2})
+    scores = score_assignment(records, VISIBLE, HIDDEN, [DOUBLE])
     assert scores["double"].earned == 0 and scores["double"].problems

@@ -40,6 +40,8 @@ class Exercise:
         numpy: call the student's function with numpy arrays (else torch tensors on the course device).
         rtol, atol: tolerance of the comparison with the reference output.
         hint: one sentence shown when a visible check fails.
+        forbids: dotted names the answer cell may not use (``"torch.nn.functional.conv2d"``; a module
+            forbids everything in it). The grader withholds the points and says why.
     """
 
     name: str
@@ -50,6 +52,7 @@ class Exercise:
     rtol: float = 1e-7
     atol: float = 1e-9
     hint: str = ""
+    forbids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

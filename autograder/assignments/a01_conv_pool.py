@@ -111,6 +111,7 @@ EXERCISES = [
         **_FLOAT,
         hint="Pad only H and W, multiply each window by w[f] without flipping it, sum over channels and "
              "kernel positions, then add b[f].",
+        forbids=('torch.nn.functional.conv2d', 'torch.nn.Conv2d', 'scipy.signal', 'scipy.ndimage'),
     ),
     Exercise(
         name="conv_backward_naive",
@@ -130,6 +131,7 @@ EXERCISES = [
         atol=1e-8,
         hint="db sums dout over the batch and all positions; dw and dx add up the contribution of every "
              "window (+=) on the padded input, and dx is cropped back to (H, W) at the end.",
+        forbids=('torch.nn.functional.conv2d', 'torch.nn.Conv2d', 'torch.autograd', 'scipy.signal', 'scipy.ndimage'),
     ),
     Exercise(
         name="im2col",
@@ -149,6 +151,7 @@ EXERCISES = [
         **_FLOAT,
         hint="Rows run over (c, kh, kw) and columns over (oh, ow): after sliding_window_view, move the two "
              "kernel axes next to the channel axis before reshaping.",
+        forbids=('torch.nn.functional.unfold', 'torch.nn.Unfold'),
     ),
     Exercise(
         name="conv_forward_im2col",
@@ -157,6 +160,7 @@ EXERCISES = [
         **_FLOAT,
         hint="Reshape w to (F, C*KH*KW), multiply it with the columns of im2col in one matmul, add "
              "b[:, None] and reshape to (N, F, H', W').",
+        forbids=('torch.nn.functional.conv2d', 'torch.nn.Conv2d', 'scipy.signal', 'scipy.ndimage'),
     ),
     Exercise(
         name="pool_forward",
@@ -177,6 +181,7 @@ EXERCISES = [
         **_FLOAT,
         hint="Windows start every `stride` pixels with no padding, incomplete windows at the border are "
              "dropped, and 'avg' divides by the number of pixels in a window.",
+        forbids=('torch.nn.functional.max_pool2d', 'torch.nn.functional.avg_pool2d', 'torch.nn.MaxPool2d', 'torch.nn.AvgPool2d', 'scipy.ndimage'),
     ),
     Exercise(
         name="receptive_field",

@@ -95,6 +95,7 @@ EXERCISES = [
         hint="Add x[n, c, i, j] * w[c] (summed over c) into the canvas window that starts at "
              "(i*stride, j*stride), then crop `padding` rows and columns from *each* side (the "
              "output_padding rows stay at the bottom and right) and add b.",
+        forbids=('torch.nn.functional.conv_transpose2d', 'torch.nn.ConvTranspose2d'),
     ),
     Exercise(
         name="conv_matrix",
@@ -131,6 +132,7 @@ EXERCISES = [
         **_EXACT,
         hint="Repeat every pixel `factor` times along H and again along W (np.repeat with axis=2, then "
              "axis=3).",
+        forbids=('torch.nn.functional.interpolate', 'torch.nn.Upsample', 'torch.nn.UpsamplingNearest2d'),
     ),
     Exercise(
         name="upsample_bed_of_nails",
@@ -170,6 +172,7 @@ EXERCISES = [
         hint="A switch is row * W + col in the whole input plane (W is the input's width), not the "
              "position inside the window; on ties keep the first maximum in row-major order (np.argmax "
              "does).",
+        forbids=('torch.nn.functional.max_pool2d', 'torch.nn.MaxPool2d'),
     ),
     Exercise(
         name="max_unpool",
@@ -188,6 +191,7 @@ EXERCISES = [
         **_EXACT,
         hint="Start from zeros of shape (N, C, H*W), write y at the switch positions of each plane "
              "(np.put_along_axis on the flattened planes), then reshape to (N, C, H, W).",
+        forbids=('torch.nn.functional.max_unpool2d', 'torch.nn.MaxUnpool2d'),
     ),
     Exercise(
         name="bilinear_kernel",

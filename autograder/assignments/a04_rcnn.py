@@ -205,6 +205,7 @@ EXERCISES = [
         hint="The centre is the mean of the two corners and the size their difference; back again, the "
              "corners are centre -/+ half the size. Work on the last axis so that an empty (0, 4) input "
              "gives a (0, 4) output.",
+        forbids=('torchvision.ops.box_convert',),
     ),
     Exercise(
         name="box_iou",
@@ -230,6 +231,7 @@ EXERCISES = [
         hint="Broadcast boxes1[:, None] against boxes2[None]: the intersection runs from the larger top-left "
              "to the smaller bottom-right corner, with sides clamped at 0; no +1 anywhere, and IoU 0 where "
              "the union is 0.",
+        forbids=('torchvision.ops.box_iou',),
     ),
     Exercise(
         name="make_anchors",
@@ -270,6 +272,7 @@ EXERCISES = [
         **_FLOAT,
         hint="t_x = w_x (x_box - x_anchor) / w_anchor with centres, t_w = w_w log(w_box / w_anchor); y and h "
              "likewise. Convert both box sets to centre/size first.",
+        forbids=('torchvision.models.detection._utils',),
     ),
     Exercise(
         name="decode_boxes",
@@ -292,6 +295,7 @@ EXERCISES = [
         **_FLOAT,
         hint="Divide each delta by its weight, clamp the log-size deltas at `clip` from above only, then the "
              "centre is anchor centre + d_x * anchor width and the width anchor width * exp(d_w).",
+        forbids=('torchvision.models.detection._utils',),
     ),
     Exercise(
         name="label_anchors",
@@ -357,6 +361,7 @@ EXERCISES = [
         **_FLOAT,
         hint="With d = |input - target|: 0.5 d^2 / beta where d < beta, d - 0.5 beta elsewhere, no reduction; "
              "beta = 0 is the plain L1 loss |d| (do not divide by zero).",
+        forbids=('torch.nn.functional.smooth_l1_loss', 'torch.nn.functional.huber_loss', 'torch.nn.SmoothL1Loss', 'torch.nn.HuberLoss'),
     ),
     Exercise(
         name="rpn_loss",
@@ -400,6 +405,7 @@ EXERCISES = [
         hint="Round each scaled coordinate (halves away from zero), take roi_w = max(x2 - x1 + 1, 1), bin j "
              "covers columns floor(j * roi_w / pw) + x1 to ceil((j + 1) * roi_w / pw) + x1 (exclusive), "
              "clipped to the map; an empty bin gives 0.",
+        forbids=('torchvision.ops.roi_pool', 'torchvision.ops.RoIPool'),
     ),
     Exercise(
         name="roi_align",
@@ -425,6 +431,7 @@ EXERCISES = [
         hint="Sample bin (i, j) at y = y1 + i*bin_h + (iy + 0.5)*bin_h/sampling_ratio (x likewise), after "
              "scaling and subtracting 0.5 if aligned (else roi sizes at least 1); a sample with y < -1 or "
              "y > H counts 0, otherwise clamp it into the map and interpolate; average the samples.",
+        forbids=('torchvision.ops.roi_align', 'torchvision.ops.RoIAlign'),
     ),
     Exercise(
         name="fast_rcnn_loss",
@@ -492,6 +499,7 @@ EXERCISES = [
         hint="Visit boxes in descending score (ties: lower index first, a stable sort); keep a box unless a "
              "kept box overlaps it with IoU strictly greater than the threshold; return int64 indices in the "
              "order they were kept.",
+        forbids=('torchvision.ops.nms', 'torchvision.ops.batched_nms'),
     ),
     Exercise(
         name="batched_nms",
@@ -513,6 +521,7 @@ EXERCISES = [
         **_EXACT,
         hint="Run nms within each class separately, gather the kept indices of all classes, and sort them by "
              "descending score (ties: lower index first).",
+        forbids=('torchvision.ops.nms', 'torchvision.ops.batched_nms'),
     ),
     Exercise(
         name="match_detections",
@@ -557,6 +566,7 @@ EXERCISES = [
         hint="Rank by descending score (stable), precision = TP so far / rank and recall = TP so far / num_gt; "
              "replace each precision by the largest precision at the same or a later rank, then sum it times "
              "the increase of recall at each rank.",
+        forbids=('sklearn.metrics',),
     ),
 ]
 

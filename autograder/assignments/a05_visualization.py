@@ -161,6 +161,7 @@ EXERCISES = [
         atol=1e-8,
         hint="Centre the features, take the two eigenvectors of the covariance with the largest eigenvalues, "
              "flip each so its largest-magnitude entry is positive, then project the centred data.",
+        forbids=('sklearn.decomposition', 'torch.pca_lowrank'),
     ),
     Exercise(
         name="nearest_neighbours",
@@ -179,6 +180,7 @@ EXERCISES = [
         atol=1e-6,
         hint="Euclidean distance; sort each row ascending with a stable sort so that equal distances keep "
              "the lower database index first; return (indices int64, distances).",
+        forbids=('sklearn.neighbors',),
     ),
     Exercise(
         name="occlusion_map",
@@ -347,6 +349,7 @@ EXERCISES = [
         atol=1e-12,
         hint="Radius r = ceil(2 sigma), weights exp(-t^2 / (2 sigma^2)) for t = -r..r normalised to sum 1, "
              "applied to rows and columns of every channel separately, with reflect padding.",
+        forbids=('torchvision.transforms.functional.gaussian_blur', 'torchvision.transforms.GaussianBlur', 'torchvision.transforms.v2'),
     ),
     Exercise(
         name="clip_small",

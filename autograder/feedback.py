@@ -1,0 +1,79 @@
+"""Feedback: the autograded notebook made fit to show, then rendered to HTML for the student.
+
+Every test cell's outputs are replaced by the grader's verdict (visible cases in full; hidden cases
+pass or fail and the exception type only: never their inputs, what the code printed, or messages);
+records are removed; other outputs are capped in size; HTML and markdown are sanitised, so that
+neither the instructor's formgrader nor the student's browser runs anything a submission wrote.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+from nbconvert.preprocessors.sanitize import SanitizeHTML
+
+from course_utils.grading import RECORD_MIME
+
+from .scoring import ExerciseScore
+
+#: Characters of text kept per output, and bytes of an image, in feedback.
+MAX_TEXT = 20_000
+MAX_IMAGE = 2 << 20
+#: A link target that runs code: ``[x](javascript:...)``, ``<javascript:...>``, ``[x]: javascript:...``.
+_UNSAFE_URL = re.compile(r"(?im)(\]\(\s*<?|<|^\s*\[[^\]]*\]:\s*)(javascript|vbscript|data)\s*:")
+
+
+def _cap(output) -> bool:
+    """Shorten one output in place; False if it should be dropped."""
+    if output.get("output_type") == "stream":
+        text = output.get("text", "")
+        if len(text) > MAX_TEXT:
+            output["text"] = text[:MAX_TEXT] + "\n[... output shortened by the grader]\n"
+        return True
+    if output.get("output_type") == "error":
+        output["traceback"] = [t[:MAX_TEXT] for t in output.get("traceback", [])[-20:]]
+        output["evalue"] = str(output.get("evalue", ""))[:MAX_TEXT]
+        return True
+    data = output.get("data", {})
+    data.pop(RECORD_MIME, None)
+    for key in list(data):
+        value = data[key]
+        size = len(value) if isinstance(value, str) else len(str(value))
+        if size > (MAX_IMAGE if key.startswith("image/") else MAX_TEXT):
+            del data[key]
+    return bool(data)
+
+
+def prepare(path: Path, scores: dict[str, ExerciseScore]) -> None:
+    """Rewrite the autograded notebook at ``path`` for formgrader and feedback (see module docstring)."""
+    if not path.exists():
+        return
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _UNSAFE_URL.sub(r"\1unsafe-\2:", cell.source)
+            cell.pop("attachments", None)
+        if cell.cell_type != "code":
+            continue
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+        if grade_id.startswith("test_") and grade_id[5:] in scores:
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                                   text=scores[grade_id[5:]].report() + "\n")]
+        else:
+            cell.outputs = [o for o in cell.outputs if _cap(o)]
+    nb, _ = SanitizeHTML().preprocess(nb, {})
+    nbformat.write(nb, path)
+
+
+def generate(nb_api, assignment: str, student: str, dest: Path) -> Path | None:
+    """Render the student's feedback HTML with nbgrader and copy it to ``dest``; None if it failed."""
+    root = Path(nb_api.coursedir.root)
+    html = root / "feedback" / student / assignment / f"{assignment}.html"
+    if not (nb_api.generate_feedback(assignment, student)["success"] and html.exists()):
+        return None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(html, dest)
+    return dest

@@ -1,0 +1,102 @@
+"""Intake: from a folder or zip of submissions to one notebook per student and assignment.
+
+Submissions are laid out ``<student>/<assignment>/*.ipynb``. Honest accidents are repaired rather
+than failed: a notebook under another name (``01_conv_pool (1).ipynb``) is taken as the assignment's
+notebook, and a cell duplicated in JupyterLab (which copies its nbgrader id) keeps the id only on its
+last copy. What cannot be read is reported with a reason.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+#: Largest notebook taken in (a course notebook with its figures is a few MB).
+MAX_NOTEBOOK_BYTES = 64 << 20
+_STUDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One student's notebook for one assignment; ``notebook`` is None when nothing was handed in."""
+
+    student: str
+    assignment: str
+    notebook: Path | None
+
+
+def unpack(submissions: Path, workdir: Path) -> Path:
+    """A folder of ``<student>/<assignment>/*.ipynb``: ``submissions`` itself, or a zip extracted."""
+    if submissions.is_dir():
+        return submissions
+    if not zipfile.is_zipfile(submissions):
+        raise ValueError(f"{submissions} is neither a folder nor a zip file")
+    dest = workdir / "unzipped"
+    shutil.rmtree(dest, ignore_errors=True)
+    with zipfile.ZipFile(submissions) as zf:
+        for member in zf.namelist():
+            target = (dest / member).resolve()
+            if not target.is_relative_to(dest.resolve()):
+                raise ValueError(f"{submissions}: unsafe path in archive: {member}")
+        zf.extractall(dest)
+    # a zip of one folder that holds the student folders: descend into it
+    entries = [p for p in dest.iterdir() if not p.name.startswith(("_", "."))]
+    if len(entries) == 1 and entries[0].is_dir() and not _is_student(entries[0]):
+        return entries[0]
+    return dest
+
+
+def _is_student(folder: Path) -> bool:
+    """A student folder holds assignment folders (``NN_topic``)."""
+    return any(p.is_dir() and p.name[:2].isdigit() for p in folder.iterdir())
+
+
+def _pick(folder: Path, assignment: str) -> Path | None:
+    """The assignment's notebook in ``folder``: its own name, else the only notebook, else the newest."""
+    if not folder.is_dir() or folder.is_symlink():
+        return None
+    notebooks = sorted(p for p in folder.glob("*.ipynb") if p.is_file() and not p.is_symlink())
+    exact = folder / f"{assignment}.ipynb"
+    if exact in notebooks:
+        return exact
+    return max(notebooks, key=lambda p: p.stat().st_mtime) if notebooks else None
+
+
+def find(folder: Path, names: list[str]) -> list[Submission]:
+    """Every (student, assignment) pair of the batch, sorted; students are the folders of ``folder``.
+
+    Raises:
+        ValueError: if a folder name cannot be a student id (it would become a path and a CSV field).
+    """
+    students = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    bad = [s for s in students if not _STUDENT.match(s)]
+    if bad:
+        raise ValueError(f"not a usable student id: {', '.join(map(repr, bad))} (letters, digits, ._@+-)")
+    return [Submission(s, name, _pick(folder / s / name, name)) for s in students for name in names]
+
+
+def normalise(source: Path, dest: Path) -> None:
+    """Write ``source`` to ``dest`` with duplicated nbgrader ids kept only on their last cell.
+
+    Raises:
+        ValueError: the notebook is too large to take in.
+        nbformat.reader.NotJSONError, nbformat.ValidationError: the notebook cannot be read.
+    """
+    if source.stat().st_size > MAX_NOTEBOOK_BYTES:
+        raise ValueError(f"the notebook is larger than {MAX_NOTEBOOK_BYTES >> 20} MiB")
+    nb = nbformat.read(source, as_version=4)
+    seen: set[str] = set()
+    for cell in reversed(nb.cells):
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id is None:
+            continue
+        if grade_id in seen:
+            del cell.metadata["nbgrader"]
+        seen.add(grade_id)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, dest)

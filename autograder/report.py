@@ -1,0 +1,80 @@
+"""The report of a grading run: one result per student and assignment, the CSV and the text table."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .scoring import ExerciseScore
+
+
+@dataclass
+class SubmissionResult:
+    """The outcome for one student and one assignment.
+
+    ``status`` is ``graded``, ``missing``, ``failed: <reason>`` (the submission's own fault: it scores
+    what it earned before the failure) or ``error: <reason>`` (the machine's fault: grade it again).
+    """
+
+    student: str
+    assignment: str
+    status: str = "graded"
+    auto_score: float = 0.0
+    auto_max: float = 0.0
+    manual_score: float = 0.0
+    manual_max: float = 0.0
+    manual_pending: int = 0
+    sandboxed: bool = True
+    exercises: dict[str, ExerciseScore] = field(default_factory=dict)
+    feedback: Path | None = None
+
+    @property
+    def infrastructure_error(self) -> bool:
+        return self.status.startswith("error:")
+
+    @property
+    def withheld(self) -> list[str]:
+        """Exercises whose points were withheld for a forbidden call."""
+        return [name for name, s in self.exercises.items() if s.forbidden]
+
+
+CSV_COLUMNS = ["student", "assignment", "status", "auto_score", "auto_max", "manual_score",
+               "manual_max", "manual_pending", "forbidden_calls", "sandboxed", "feedback"]
+
+
+def write_csv(path: Path, results: list[SubmissionResult]) -> Path:
+    """One row per student and assignment; every text field quoted."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, quoting=csv.QUOTE_NONNUMERIC)
+        writer.writerow(CSV_COLUMNS)
+        for r in results:
+            writer.writerow([r.student, r.assignment, r.status, float(r.auto_score), float(r.auto_max),
+                             float(r.manual_score), float(r.manual_max), int(r.manual_pending),
+                             " ".join(r.withheld), "yes" if r.sandboxed else "NO", str(r.feedback or "")])
+    return path
+
+
+def table(results: list[SubmissionResult]) -> str:
+    """The gradebook as text: one row per student, one column per assignment (automatic points)."""
+    students = sorted({r.student for r in results})
+    names = sorted({r.assignment for r in results})
+    cell = {(r.student, r.assignment): r for r in results}
+    width = max([len(s) for s in students] + [7])
+    cols = [max(12, len(n)) for n in names]
+    head = f"{'student':<{width}}  " + "  ".join(f"{n:>{c}}" for n, c in zip(names, cols)) + \
+        f"  {'total':>12}  manual to grade"
+    lines = [head, "-" * len(head)]
+    for s in students:
+        row = [cell[s, n] for n in names]
+        marks = [f"{r.auto_score:g} / {r.auto_max:g}" + ("!" if r.status != "graded" else "") for r in row]
+        total = f"{sum(r.auto_score for r in row):g} / {sum(r.auto_max for r in row):g}"
+        pending = sum(r.manual_pending for r in row)
+        lines.append(f"{s:<{width}}  " + "  ".join(f"{m:>{c}}" for m, c in zip(marks, cols)) +
+                     f"  {total:>12}  {pending} cell(s)")
+    notes = [f"! {r.student} {r.assignment}: {r.status}" for r in results if r.status != "graded"]
+    notes += [f"  {r.student} {r.assignment}: points withheld for forbidden calls in {', '.join(r.withheld)}"
+              for r in results if r.withheld]
+    if any(not r.sandboxed for r in results):
+        notes.append("WARNING: graded WITHOUT the sandbox (--no-sandbox): submissions ran with the grader's rights")
+    return "\n".join(lines + notes)

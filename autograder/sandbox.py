@@ -1,0 +1,227 @@
+"""The sandbox a student's kernel runs in: bubblewrap namespaces, a clean environment and limits.
+
+Inside the sandbox a kernel sees the Python environment and the course library read-only, writes
+only its own scratch folder plus a private ``/tmp`` and home, has no network (its own network
+namespace: the kernel talks to the grader over unix sockets in the scratch folder, jupyter's ``ipc``
+transport), has its own PID namespace (every process it starts dies with it), gets a fresh
+environment, runs as an unprivileged uid when the grader is root, and has limits on memory,
+processes and file size. Hidden references, solutions, the gradebook, the output folder, other
+submissions, the source tree and the grader's home are simply not there.
+
+When the sandbox cannot start, :func:`probe` raises :class:`SandboxUnavailable` saying what to do:
+grading fails closed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+#: Where the kernel's private home is, inside the sandbox.
+HOME = "/home/student"
+#: The uid and gid the kernel runs as when the grader is root (``nobody``).
+UNPRIVILEGED = 65534
+_GIB, _MIB = 1 << 30, 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one submission may use. Each field is read from ``$CVCOURSE_<FIELD>`` (upper case) when set.
+
+    Attributes:
+        memory: address space of each process in the sandbox, bytes (torch alone maps about 3.3 GiB).
+        processes: processes and threads of the sandbox's uid.
+        file_size: largest file the kernel may write, bytes.
+        tmp_size: size of the private ``/tmp`` and of the private home, bytes each (they live in memory).
+        cell_timeout: wall-clock seconds a cell may run before it is interrupted.
+        notebook_timeout: wall-clock seconds for the whole notebook, kernel start included.
+        output_bytes: output a cell may produce before the rest is dropped (records excepted).
+    """
+
+    memory: int = 8 * _GIB
+    processes: int = 512
+    file_size: int = 256 * _MIB
+    tmp_size: int = 512 * _MIB
+    cell_timeout: int = 60
+    notebook_timeout: int = 900
+    output_bytes: int = 2 * _MIB
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        """Defaults, overridden by ``$CVCOURSE_MEMORY``, ``$CVCOURSE_CELL_TIMEOUT``, ... (integers)."""
+        values = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"CVCOURSE_{f.name.upper()}")
+            if raw:
+                try:
+                    values[f.name] = int(raw)
+                except ValueError:
+                    raise ValueError(f"$CVCOURSE_{f.name.upper()} must be an integer, not {raw!r}") from None
+        return cls(**values)
+
+    def describe(self) -> list[str]:
+        """One line per limit, for the README and ``cvcourse doctor``."""
+        return [f"memory {self.memory / _GIB:g} GiB per process", f"processes {self.processes}",
+                f"file size {self.file_size / _MIB:g} MiB", f"/tmp and home {self.tmp_size / _MIB:g} MiB each",
+                f"cell {self.cell_timeout} s", f"notebook {self.notebook_timeout} s",
+                f"output {self.output_bytes / _MIB:g} MiB per cell"]
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot start on this machine; the message says what to do."""
+
+
+_ADVICE = (
+    "Student kernels run in a bubblewrap sandbox and grading stops without one.\n"
+    "  - Debian/Ubuntu: `sudo apt-get install bubblewrap` (the bootstrap does this when run as root).\n"
+    "  - Ubuntu 24.04 restricts unprivileged user namespaces with AppArmor: allow bwrap with an AppArmor\n"
+    "    profile (see the README) or `sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`.\n"
+    "  - In Docker, run the grader with `--security-opt seccomp=unconfined` (or a profile that allows\n"
+    "    unshare and mount), or grade on a host or virtual machine.\n"
+    "  - To grade without a sandbox anyway (trusted submissions only), pass --no-sandbox; the report says so."
+)
+
+
+def _read_only_roots() -> list[Path]:
+    """Folders the kernel needs to read: the system's, the interpreter's, the environment's, the library."""
+    import course_utils
+
+    roots = [Path(p) for p in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")]
+    roots += [Path(sys.prefix), Path(sys.base_prefix), Path(sysconfig.get_paths()["purelib"])]
+    roots.append(Path(course_utils.__file__).resolve().parent)
+    cache = _torch_cache()
+    if cache is not None:
+        roots.append(cache)
+    return roots
+
+
+def _torch_cache() -> Path | None:
+    """torchvision's weight cache, if there is one: the notebooks use cached ImageNet weights."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch")
+    path = Path(home) / "hub" / "checkpoints"
+    return path.resolve() if path.is_dir() else None
+
+
+#: Files of /etc the interpreter and its libraries read (dynamic linker, users, fonts, time zone).
+_ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "localtime",
+        "fonts", "alternatives", "mime.types")
+
+
+def _dirs(path: Path, made: set[Path]) -> list[str]:
+    """bwrap arguments that create ``path``'s missing parents, each readable by everyone."""
+    args = []
+    for parent in reversed(path.parents):
+        if parent != Path("/") and parent not in made:
+            made.add(parent)
+            args += ["--perms", "0755", "--dir", str(parent)]
+    return args
+
+
+def environment(scratch: Path, extra: dict[str, str]) -> dict[str, str]:
+    """The kernel's whole environment: nothing is inherited from the grader but the device choice."""
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": HOME, "USER": "student", "LANG": "C.UTF-8", "TMPDIR": "/tmp",
+        "MPLCONFIGDIR": f"{HOME}/.matplotlib", "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1",
+        # one thread each: graded cells are small, and a loaded machine then stays predictable
+        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+        "COURSE_OFFLINE": "1", "COURSE_FIGURE_DIR": str(scratch / "figures"),
+    }
+    for name in ("COURSE_DEVICE", "CUDA_VISIBLE_DEVICES"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    cache = _torch_cache()
+    if cache is not None:
+        env["TORCH_HOME"] = str(cache.parent.parent)
+    env.update(extra)
+    return env
+
+
+def command(argv: list[str], writable: list[Path], cwd: Path, env: dict[str, str], limits: Limits) -> list[str]:
+    """The command that runs ``argv`` in a sandbox where only ``writable`` folders can be written.
+
+    Args:
+        argv: the program and its arguments (e.g. an ipykernel launcher).
+        writable: host folders bound read-write at the same paths (the job's scratch and socket folders).
+        cwd: working directory inside the sandbox (one of ``writable``).
+        env: the complete environment of ``argv``.
+        limits: memory, processes and file size are applied to every process inside.
+    """
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise SandboxUnavailable("bubblewrap (`bwrap`) is not installed.\n" + _ADVICE)
+    root = os.geteuid() == 0
+    args = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session", "--hostname", "sandbox", "--clearenv"]
+    if not root:
+        args.append("--unshare-user")
+    made: set[Path] = set()
+    for path in dict.fromkeys(_read_only_roots()):
+        if path.exists():
+            args += _dirs(path, made) + ["--ro-bind", str(path), str(path)]
+    args += ["--perms", "0755", "--dir", "/etc"]
+    for name in _ETC:
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    for dev in sorted(Path("/dev").glob("nvidia*")):  # a GPU, when the grader has one
+        args += ["--dev-bind-try", str(dev), str(dev)]
+    for tmp in ("/tmp", "/dev/shm", HOME):
+        args += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", tmp]
+    for path in writable:
+        args += _dirs(path, made) + ["--bind", str(path), str(path)]
+    for key, value in env.items():
+        args += ["--setenv", key, value]
+    args += ["--chdir", str(cwd), "--"]
+    # limits first (as root inside, so that they cannot be raised again), then drop to an unprivileged uid
+    args += ["prlimit", f"--as={limits.memory}", f"--nproc={limits.processes}", f"--fsize={limits.file_size}",
+             "--core=0", "--"]
+    if root:
+        args += ["setpriv", f"--reuid={UNPRIVILEGED}", f"--regid={UNPRIVILEGED}", "--clear-groups",
+                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+    return args + argv
+
+
+def prepare_writable(path: Path) -> Path:
+    """Create a folder the sandboxed kernel may write (owned by its uid when the grader is root)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        for p in [path, *path.rglob("*")]:
+            os.chown(p, UNPRIVILEGED, UNPRIVILEGED, follow_symlinks=False)
+    return path
+
+
+_probed: bool = False
+
+
+def probe(workdir: Path) -> None:
+    """Start a sandbox once and check what the kernel will rely on; raise :class:`SandboxUnavailable`.
+
+    The check runs the course's interpreter inside, imports the course library and confirms that the
+    network is gone and that the sandbox's uid is not root.
+    """
+    global _probed
+    if _probed:
+        return
+    scratch = prepare_writable(workdir / "probe")
+    script = ("import os, socket, course_utils\n"
+              "assert os.getuid() != 0, 'the kernel would run as root'\n"
+              "try:\n    socket.create_connection(('1.1.1.1', 53), timeout=1)\nexcept OSError:\n    pass\n"
+              "else:\n    raise SystemExit('network reachable')\n"
+              "open('ok', 'w').write('ok')\n")
+    argv = command([sys.executable, "-c", script], [scratch], scratch, environment(scratch, {}), Limits.from_env())
+    try:
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxUnavailable(f"the sandbox did not start: {exc}\n" + _ADVICE) from None
+    if run.returncode != 0 or not (scratch / "ok").exists():
+        detail = (run.stderr or run.stdout).strip().splitlines()[-3:]
+        raise SandboxUnavailable("the sandbox did not start: " + (" | ".join(detail) or f"exit {run.returncode}")
+                                 + "\n" + _ADVICE)
+    shutil.rmtree(scratch, ignore_errors=True)
+    _probed = True
