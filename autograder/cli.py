@@ -31,17 +31,30 @@ def _release(args) -> int:
 
 
 def _grade(args) -> int:
-    from .grade import grade, table
+    from .grade import grade
+    from .report import table
+    from .sandbox import SandboxUnavailable
 
     names = assignments(args.assignment)
     start = time.perf_counter()
-    results = grade(Path(args.submissions) if args.submissions else None, Path(args.out), names)
+    try:
+        results = grade(Path(args.submissions) if args.submissions else None, Path(args.out), names,
+                        sandboxed=not args.no_sandbox)
+    except SandboxUnavailable as exc:
+        print(f"cvcourse grade: {exc}", file=sys.stderr)
+        return 3
     elapsed = time.perf_counter() - start
     print()
     print(table(results))
     out = Path(args.out).resolve()
-    print(f"\nwrote {out / 'grades.csv'}, feedback in {out / 'feedback'}; graded "
-          f"{len(results)} submission(s) in {elapsed:.1f} s")
+    graded = sum(r.status != "missing" for r in results)
+    print(f"\nwrote {out / 'grades.csv'}, feedback in {out / 'feedback'}; graded {graded} submission(s) "
+          f"({len(results) - graded} missing) in {elapsed:.1f} s")
+    errors = [r for r in results if r.infrastructure_error]
+    if errors:
+        print(f"{len(errors)} submission(s) could not be graded for a reason that is not the student's "
+              f"(see the status column): grade them again", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -105,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                                                   "(default: the bundled sample submissions)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="working folder (default: work/)")
     p.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run student kernels WITHOUT the sandbox (trusted submissions only; marked in the report)")
     p.set_defaults(func=_grade)
 
     p = sub.add_parser("samples", help="write the perfect, blank and partial sample submissions")

@@ -174,6 +174,7 @@ async def _run(nb, scratch: Path, sockets: Path, env: dict[str, str], limits: Li
                 run.status = f"stopped at the notebook's {limits.notebook_timeout} s limit"
                 break
             client.timeout = int(min(limits.cell_timeout, remaining))
+            client.iopub_timeout = int(min(IOPUB_TIMEOUT, remaining))
             try:
                 await client.async_execute_cell(cell, index)
             except DeadKernelError:
@@ -183,6 +184,9 @@ async def _run(nb, scratch: Path, sockets: Path, env: dict[str, str], limits: Li
                 run.status = f"code cell {run.cells_run + 1} stopped responding"
                 break
             run.cells_run += 1
+            if time.monotonic() >= deadline:
+                run.status = f"stopped at the notebook's {limits.notebook_timeout} s limit"
+                break
     finally:
         await _stop(client)
     run.seconds = time.monotonic() - start
@@ -229,8 +233,12 @@ class SandboxedExecute(NbGraderPreprocessor):
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.copytree(resources["metadata"]["path"], scratch, ignore=shutil.ignore_patterns("*.ipynb"))
         shutil.copy2(self.cases, scratch / "cases.pt")
-        run = execute(nb, scratch, Limits.from_env(),
-                      {CASES_ENV: str(scratch / "cases.pt"), "NBGRADER_EXECUTION": "autograde"},
-                      sandboxed=self.sandboxed)
+        try:
+            run = execute(nb, scratch, Limits.from_env(),
+                          {CASES_ENV: str(scratch / "cases.pt"), "NBGRADER_EXECUTION": "autograde"},
+                          sandboxed=self.sandboxed)
+        except Exception as exc:  # noqa: BLE001 - the grader's own failure: reported, never the student's
+            run = Execution(status=f"the executor failed ({type(exc).__name__}: {exc})"[:300], infrastructure=True,
+                            sandboxed=self.sandboxed)
         run.save(Path(self.report))
         return nb, resources

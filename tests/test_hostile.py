@@ -1,0 +1,283 @@
+"""A class that cheats: every attack on the grader is a submission, graded in one batch beside honest
+students, with the score it must get; hashes show that nothing outside each sandbox changed.
+
+The attacks read hidden references, forge records, patch the checker, read classmates' work, write
+to the gradebook, the cases file, the feedback, the source tree and site-packages, start processes
+that try to outlive grading, read the grader's environment, open the network, allocate without
+limit, signal the grader, ignore interrupts, leak hidden inputs and plant scripts in the feedback.
+Honest accidents (a duplicated cell, a renamed notebook, a deleted test cell) keep full marks.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import assignments as specs
+from autograder.course import NOTEBOOKS, REFERENCES
+from autograder.grade import grade
+from autograder.samples import filled
+
+from conftest import REPO
+
+NAME = "01_conv_pool"
+POINTS = {ex.name: ex.points for ex in specs.exercises(NAME)}
+FULL = sum(POINTS.values())
+SECRET = "grader-secret-7f3a"
+
+
+def _nbgrader(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def _answer(nb, grade_id: str):
+    return next(c for c in nb.cells if _nbgrader(c).get("grade_id") == grade_id)
+
+
+def _prepend(nb, code: str, grade_id: str = "conv_output_size"):
+    cell = _answer(nb, grade_id)
+    cell.source = code + "\n" + cell.source
+    return nb
+
+
+def _append(nb, code: str):
+    nb.cells.append(nbformat.v4.new_code_cell(code))
+    return nb
+
+
+def _blank():
+    return nbformat.read(NOTEBOOKS / NAME / f"{NAME}.ipynb", as_version=4)
+
+
+def _tree_hash(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for root in paths:
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for p in files:
+            digest.update(str(p).encode() + p.read_bytes())
+    return digest.hexdigest()
+
+
+class _Listener:
+    """A TCP server on the grader's loopback that counts connections."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.5)
+        self.port, self.connections, self.running = self.sock.getsockname()[1], 0, True
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+                self.connections += 1
+                conn.close()
+            except OSError:
+                pass
+
+
+def _attacks(out: Path, port: int) -> dict[str, tuple[nbformat.NotebookNode, float, str]]:
+    """student -> (notebook, automatic score it must get, what it tries)."""
+    hidden = REFERENCES / NAME / "hidden.pt"
+    honest_nb = out.parent / "subs" / "a_honest" / NAME / f"{NAME}.ipynb"
+    gradebook = out / "course" / "gradebook.db"
+    cases = out / "cases" / NAME / "cases.pt"
+    site = Path(sys.prefix)
+    steal = (
+        "import torch, course_utils.grading as g\n"
+        f"ref = torch.load({str(hidden)!r}, weights_only=True)\n"  # raises inside the sandbox
+        "def _run(self, name, fn, which):\n"
+        "    cases = ref['exercises'][name]['cases']\n"
+        "    self._record(name, which, [{'output': c['expected']} for c in cases])\n"
+        "g.Checker._run = _run\n"
+    )
+    forge = (
+        "from course_utils.grading import RECORD_MIME, encode_record\nfrom IPython.display import display\n"
+        "import torch\ncases = torch.load('cases.pt', weights_only=True)['exercises']\n"
+        "for name, spec in cases.items():\n"
+        "    for which in ('visible', 'hidden'):\n"
+        "        out = [{'output': c.get('expected', torch.zeros(1))} for c in spec[which]]\n"
+        "        display({RECORD_MIME: encode_record(name, which, out)}, raw=True)\n"
+    )
+    forbidden = filled(NAME)
+    _answer(forbidden, "conv_forward_naive").source = (
+        "import torch.nn.functional as G\n"
+        "def conv_forward_naive(x, w, b, stride=1, padding=0):\n"
+        "    t = G.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), stride=stride,\n"
+        "                 padding=padding)\n"
+        "    return t.numpy()\n")
+    duplicated = filled(NAME)
+    idx = duplicated.cells.index(_answer(duplicated, "im2col"))
+    duplicated.cells.insert(idx, nbformat.from_dict(dict(duplicated.cells[idx])))
+    no_test = filled(NAME)
+    no_test.cells.remove(_answer(no_test, "test_pool_forward"))
+    xss = filled(NAME)
+    manual = next(c for c in xss.cells if c.cell_type == "markdown" and _nbgrader(c).get("solution"))
+    manual.source = ("<script>alert('xss')</script> <img src=x onerror=\"alert('img')\"> "
+                     "[click](javascript:alert('link'))")
+    leaky = filled(NAME)  # right on the visible cases, then prints and raises with the hidden inputs
+    alone = specs.bugs(NAME)[0].exercise  # no other exercise calls it
+    visible = len(next(ex for ex in specs.exercises(NAME) if ex.name == alone).visible)
+    _answer(leaky, alone).source += (
+        f"\n_right, CALLS = {alone}, []\n"
+        f"def {alone}(*args, **kwargs):\n"
+        "    CALLS.append(1)\n"
+        f"    if len(CALLS) > {visible}:\n"
+        "        print('LEAK-' + 'ARGS', args, kwargs)\n"
+        "        raise ValueError('LEAK-' + f'EXC {args} {kwargs}')\n"
+        "    return _right(*args, **kwargs)\n")
+    return {
+        "a_honest": (filled(NAME), FULL, "an honest student graded first"),
+        "b_steal_hidden": (_prepend(_blank(), steal), 0, "loads hidden.pt and records its expected values"),
+        "c_forge_records": (_append(_blank(), forge), 0, "an extra last cell sends records for every exercise"),
+        "d_copy": (_prepend(filled(NAME, specs.bugs(NAME)),
+                            f"import os\nprint('SEES-CLASSMATE', os.path.exists({str(honest_nb)!r}))\n"
+                            "print('SEES-PROCS', sorted(os.listdir('/proc'))[:5])"),
+                   FULL - sum(POINTS[b.exercise] for b in specs.bugs(NAME)), "reads a classmate's notebook"),
+        "e_tamper": (_prepend(filled(NAME), (
+            "import sqlite3, pathlib\n"
+            f"for target in [{str(gradebook)!r}, {str(cases)!r}, {str(REPO / 'README.md')!r},\n"
+            f"               {str(out / 'feedback' / 'a_honest' / (NAME + '.html'))!r},\n"
+            f"               {str(site / 'lib' / 'python3.11' / 'site-packages' / 'sitecustomize.py')!r},\n"
+            f"               {str(REPO / 'course_utils' / 'evil.py')!r}]:\n"
+            "    try:\n        pathlib.Path(target).write_text('owned')\n        print('WRO' + 'TE', target)\n"
+            "    except OSError as exc:\n        print('BLOCKED', type(exc).__name__)\n"
+            f"try:\n    sqlite3.connect({str(gradebook)!r}).execute('update grade set manual_score = 0')\n"
+            "except Exception as exc:\n    print('BLOCKED', type(exc).__name__)\n"
+            "pathlib.Path('course_utils').mkdir(exist_ok=True)\n"
+            "pathlib.Path('course_utils/__init__.py').write_text('raise SystemExit')\n")), FULL,
+            "writes the gradebook, the cases file, feedback, the source tree, site-packages; shadows course_utils"),
+        "f_escape": (_prepend(filled(NAME), (
+            "import subprocess, sys\n"
+            "subprocess.Popen([sys.executable, '-c', 'import time, pathlib; time.sleep(30); "
+            "pathlib.Path(\"escaped\").write_text(\"x\")'], start_new_session=True)\n")), FULL,
+            "a process in a new session that should outlive grading"),
+        "g_environ_network": (_prepend(filled(NAME), (
+            "import os, socket\nprint('ENV', sorted(os.environ))\n"
+            f"print('SECRET-SEEN', {SECRET!r} in str(os.environ))\n"
+            f"try:\n    socket.create_connection(('127.0.0.1', {port}), timeout=3)\n    print('NET-' + 'OPEN')\n"
+            "except OSError as exc:\n    print('NET-BLOCKED', type(exc).__name__)\n")), FULL,
+            "reads the grader's environment, connects to the grader's loopback"),
+        "h_memory": (_prepend(filled(NAME), (
+            "import numpy\ntry:\n    hog = numpy.ones(40 * 2**30 // 8)\n    print('ALLOCATED')\n"
+            "except MemoryError:\n    print('MEMORY-LIMITED')\n")), FULL, "allocates 40 GiB"),
+        "i_signal": (_append(filled(NAME), ("import os, signal\nfor pid in (1, os.getppid(), -1, 0):\n"
+                                            "    try:\n        os.kill(pid, signal.SIGKILL)\n"
+                                            "    except OSError:\n        pass")),
+                     FULL, "kills every process it can see (the grader, if it could), then itself"),
+        "j_ignore_interrupt": (_append(filled(NAME), (
+            "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    time.sleep(1)")),
+            FULL, "ignores interrupts in an endless last cell"),
+        "k_leak": (leaky, FULL - POINTS[alone], "prints and raises with the hidden inputs"),
+        "l_xss": (xss, FULL, "a free-response answer with <script>, onerror and a javascript: link"),
+        "m_forbidden": (forbidden, FULL - POINTS["conv_forward_naive"], "F.conv2d (aliased) in the by-hand convolution"),
+        "n_duplicated": (duplicated, FULL, "an answer cell duplicated in JupyterLab"),
+        "o_deleted_test": (no_test, FULL, "a test cell deleted"),
+        "z_honest": (filled(NAME), FULL, "an honest student graded after every attack"),
+    }
+
+
+@pytest.fixture(scope="module")
+def hostile_batch(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hostile")
+    out, subs = tmp / "out", tmp / "subs"
+    listener = _Listener()
+    attacks = _attacks(out, listener.port)
+    for student, (nb, _, _) in attacks.items():
+        folder = subs / student / NAME
+        folder.mkdir(parents=True)
+        name = f"{NAME} (1).ipynb" if student == "z_honest" else f"{NAME}.ipynb"  # a renamed notebook
+        nbformat.write(nb, folder / name)
+    guarded = [p for p in (REPO / "course_utils", REPO / "autograder", REPO / "README.md",
+                           Path(sys.prefix) / "lib" / "python3.11" / "site-packages" / "course_utils") if p.exists()]
+    before = _tree_hash(guarded)
+    env = {"CVCOURSE_CELL_TIMEOUT": "15", "CVCOURSE_NOTEBOOK_TIMEOUT": "60", "CVCOURSE_TEST_SECRET": SECRET}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        results = {r.student: r for r in grade(subs, out, [NAME], progress=lambda _: None)}
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    time.sleep(5)  # the batch ran on long after f_escape: an escaped process would have acted by now
+    listener.running = False
+    return {"results": results, "attacks": attacks, "out": out, "before": before, "after": _tree_hash(guarded),
+            "listener": listener}
+
+
+def _autograded(out: Path, student: str) -> str:
+    return (out / "course" / "autograded" / student / NAME / f"{NAME}.ipynb").read_text()
+
+
+def test_every_submission_gets_the_score_it_must(hostile_batch):
+    rows = []
+    for student, (_, expected, what) in hostile_batch["attacks"].items():
+        result = hostile_batch["results"][student]
+        rows.append(f"{student:<20} {result.auto_score:>4g}/{FULL} expected {expected:>4g}  {what}  [{result.status}]")
+        assert result.auto_score == expected, "\n".join(rows)
+    print("\n".join(rows))
+
+
+def test_nothing_outside_the_sandboxes_changed(hostile_batch):
+    out = hostile_batch["out"]
+    assert hostile_batch["before"] == hostile_batch["after"]
+    assert not (Path(sys.prefix) / "lib" / "python3.11" / "site-packages" / "sitecustomize.py").exists()
+    assert not (REPO / "course_utils" / "evil.py").exists()
+    assert "owned" not in (out / "feedback" / "a_honest" / f"{NAME}.html").read_text()
+    assert "BLOCKED" in _autograded(out, "e_tamper") and "WROTE" not in _autograded(out, "e_tamper")
+    assert not list((out / "jobs").rglob("escaped")), "a process outlived its sandbox"
+    assert subprocess.run(["pgrep", "-f", "pathlib.Path..escaped"], capture_output=True).returncode == 1
+
+
+def test_the_kernel_sees_nothing_of_the_grader(hostile_batch):
+    out = hostile_batch["out"]
+    copy = _autograded(out, "d_copy")
+    assert "SEES-CLASSMATE False" in copy
+    env = _autograded(out, "g_environ_network")
+    assert "SECRET-SEEN False" in env and "NET-BLOCKED" in env and "NET-OPEN" not in env
+    assert hostile_batch["listener"].connections == 0
+    assert "MEMORY-LIMITED" in _autograded(out, "h_memory")
+
+
+def test_failures_and_honest_accidents_are_reported(hostile_batch):
+    results = hostile_batch["results"]
+    assert results["i_signal"].status.startswith("failed: the kernel died")
+    assert "limit" in results["j_ignore_interrupt"].status or "responding" in results["j_ignore_interrupt"].status
+    for student in ("a_honest", "z_honest", "n_duplicated", "o_deleted_test", "l_xss"):
+        assert results[student].status == "graded", (student, results[student].status)
+    rows = {r["student"]: r for r in csv.DictReader(open(hostile_batch["out"] / "grades.csv"))}
+    assert rows["m_forbidden"]["forbidden_calls"] == "conv_forward_naive"
+    assert all(r["sandboxed"] == "yes" for r in rows.values())
+    html = (hostile_batch["out"] / "feedback" / "m_forbidden" / f"{NAME}.html").read_text()
+    assert "G.conv2d" in html and "forbids" in html
+
+
+def test_feedback_leaks_nothing_and_runs_nothing(hostile_batch):
+    out = hostile_batch["out"]
+    leak = (out / "feedback" / "k_leak" / f"{NAME}.html").read_text()
+    assert "LEAK-ARGS" not in leak and "LEAK-EXC" not in leak and "raised ValueError" in leak
+    for text in ((out / "feedback" / "l_xss" / f"{NAME}.html").read_text(), _autograded(out, "l_xss")):
+        assert "alert('xss')" in text or "alert(&#x27;xss" in text or "alert(&#39;xss" in text  # shown, as text
+        assert not re.search(r"<script>\s*alert|<img[^>]*onerror|href=.?javascript:", text)
+    for student in hostile_batch["attacks"]:
+        html = out / "feedback" / student / f"{NAME}.html"
+        if html.exists():
+            text = html.read_text()
+            assert "CHECK.hidden" not in text and "vnd.cvcourse.record" not in text
