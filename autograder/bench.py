@@ -25,6 +25,21 @@ def shapes_rate(n: int = 2000, size: int = 64) -> float:
     return n / (time.perf_counter() - start)
 
 
+def sandbox_overhead(name: str, out: Path) -> dict[str, float]:
+    """Seconds per submission grading ``name``'s samples with and without the sandbox."""
+    from .grade import grade
+
+    per = {}
+    for sandboxed in (False, True):
+        start = time.perf_counter()
+        results = grade(None, out / str(sandboxed), [name], progress=lambda _: None, sandboxed=sandboxed)
+        per[sandboxed] = (time.perf_counter() - start) / len(results)
+    print(f"sandbox overhead on {name}: {per[True]:.1f} s per submission sandboxed, {per[False]:.1f} s without "
+          f"(+{per[True] - per[False]:.1f} s)")
+    return {"seconds per submission, sandboxed": round(per[True], 2),
+            "seconds per submission, no sandbox": round(per[False], 2)}
+
+
 def run(names: list[str], out: Path, grade_too: bool = True) -> int:
     import os
 
@@ -52,5 +67,6 @@ def run(names: list[str], out: Path, grade_too: bool = True) -> int:
         seconds = time.perf_counter() - start
         figures["cvcourse grade"] = round(seconds, 1)
         print(f"{'cvcourse grade':<24}{seconds:>10.1f}   ({len(results)} submissions)")
+        figures.update(sandbox_overhead(names[0], out / "overhead"))
     (out / "bench.json").write_text(json.dumps(figures, indent=2))
     return 0
