@@ -48,6 +48,20 @@ def _extensions() -> str:
     return "; ".join(dict.fromkeys(found)) or "no nbgrader extension found"
 
 
+def _sandbox() -> str:
+    """Whether student kernels can run in the bubblewrap sandbox here, and its limits."""
+    import tempfile
+
+    from .sandbox import Limits, SandboxUnavailable, probe
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            probe(Path(tmp))
+    except SandboxUnavailable as exc:
+        return "UNAVAILABLE: " + str(exc).splitlines()[0] + " (cvcourse grade will refuse to run)"
+    return "bubblewrap works; limits: " + ", ".join(Limits.from_env().describe())
+
+
 def report() -> str:
     import torch
     import torchvision
@@ -70,6 +84,7 @@ def report() -> str:
         "weights      " + ", ".join(f"{k.split('_Weights')[0]}: {'cached' if v else 'not cached'}"
                                     for k, v in weights.items()),
         f"extensions   {_extensions()}",
+        f"sandbox      {_sandbox()}",
     ]
     if not any(weights.values()):
         lines.append("             (none cached: torchvision downloads them on first use, which needs a network)")

@@ -42,5 +42,5 @@ def test_samples_command_writes_three_students(tmp_path, capsys):
 def test_doctor_reports_versions_device_and_weights(capsys):
     assert cli.main(["doctor"]) == 0
     out = capsys.readouterr().out
-    for part in ("torch", "torchvision C ops import and run", "device", "weights", "extensions"):
+    for part in ("torch", "torchvision C ops import and run", "device", "weights", "extensions", "sandbox      bubblewrap works"):
         assert part in out
