@@ -161,18 +161,19 @@ def command(argv: list[str], writable: list[Path], cwd: Path, env: dict[str, str
             "--die-with-parent", "--new-session", "--hostname", "sandbox", "--clearenv"]
     if not root:
         args.append("--unshare-user")
-    made: set[Path] = set()
+    # private memory-backed folders first: later binds (a checkout under /tmp, say) go on top of them
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    for tmp in ("/tmp", "/dev/shm", HOME):
+        args += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", tmp]
+    made: set[Path] = {Path("/tmp"), Path("/dev"), Path("/dev/shm"), *Path(HOME).parents, Path(HOME)}
     for path in dict.fromkeys(_read_only_roots()):
         if path.exists():
             args += _dirs(path, made) + ["--ro-bind", str(path), str(path)]
     args += ["--perms", "0755", "--dir", "/etc"]
     for name in _ETC:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    args += ["--proc", "/proc", "--dev", "/dev"]
     for dev in sorted(Path("/dev").glob("nvidia*")):  # a GPU, when the grader has one
         args += ["--dev-bind-try", str(dev), str(dev)]
-    for tmp in ("/tmp", "/dev/shm", HOME):
-        args += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", tmp]
     for path in writable:
         args += _dirs(path, made) + ["--bind", str(path), str(path)]
     for key, value in env.items():
