@@ -10,7 +10,6 @@ code.
 from __future__ import annotations
 
 import base64
-import binascii
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -73,7 +72,7 @@ def _decode(payload: Any) -> tuple[str, str, Any] | None:
     try:
         results = torch.load(io.BytesIO(base64.b64decode(data, validate=True)), map_location="cpu",
                              weights_only=True)
-    except (binascii.Error, ValueError, RuntimeError, EOFError, Exception):  # noqa: BLE001 - hostile bytes
+    except Exception:  # noqa: BLE001 - hostile bytes: whatever fails to decode is no record
         return None
     return exercise, which, results
 

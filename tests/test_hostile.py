@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import re
 import socket
 import subprocess
@@ -27,6 +26,7 @@ import pytest
 from autograder import assignments as specs
 from autograder.course import NOTEBOOKS, REFERENCES
 from autograder.grade import grade
+from autograder.notebook_run import environment
 from autograder.samples import filled
 
 from conftest import REPO
@@ -63,7 +63,8 @@ def _blank():
 def _tree_hash(paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for root in paths:
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*")
+                                                     if p.is_file() and "__pycache__" not in p.parts)
         for p in files:
             digest.update(str(p).encode() + p.read_bytes())
     return digest.hexdigest()
@@ -205,17 +206,8 @@ def hostile_batch(tmp_path_factory):
     guarded = [p for p in (REPO / "course_utils", REPO / "autograder", REPO / "README.md",
                            Path(sys.prefix) / "lib" / "python3.11" / "site-packages" / "course_utils") if p.exists()]
     before = _tree_hash(guarded)
-    env = {"CVCOURSE_CELL_TIMEOUT": "15", "CVCOURSE_NOTEBOOK_TIMEOUT": "60", "CVCOURSE_TEST_SECRET": SECRET}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environment(CVCOURSE_CELL_TIMEOUT="15", CVCOURSE_NOTEBOOK_TIMEOUT="60", CVCOURSE_TEST_SECRET=SECRET):
         results = {r.student: r for r in grade(subs, out, [NAME], progress=lambda _: None)}
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     time.sleep(5)  # the batch ran on long after f_escape: an escaped process would have acted by now
     listener.running = False
     return {"results": results, "attacks": attacks, "out": out, "before": before, "after": _tree_hash(guarded),
