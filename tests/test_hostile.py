@@ -132,12 +132,13 @@ def _attacks(out: Path, port: int) -> dict[str, tuple[nbformat.NotebookNode, flo
                      "[click](javascript:alert('link'))")
     leaky = filled(NAME)  # right on the visible cases, then prints and raises with the hidden inputs
     alone = specs.bugs(NAME)[0].exercise  # no other exercise calls it
-    visible = len(next(ex for ex in specs.exercises(NAME) if ex.name == alone).visible)
+    spec = next(ex for ex in specs.exercises(NAME) if ex.name == alone)
+    hidden_calls = (len(spec.visible), len(spec.visible) + len(spec.hidden))  # the test cell's hidden run
     _answer(leaky, alone).source += (
         f"\n_right, CALLS = {alone}, []\n"
         f"def {alone}(*args, **kwargs):\n"
         "    CALLS.append(1)\n"
-        f"    if len(CALLS) > {visible}:\n"
+        f"    if {hidden_calls[0]} < len(CALLS) <= {hidden_calls[1]}:\n"
         "        print('LEAK-' + 'ARGS', args, kwargs)\n"
         "        raise ValueError('LEAK-' + f'EXC {args} {kwargs}')\n"
         "    return _right(*args, **kwargs)\n")
