@@ -232,7 +232,13 @@ def test_hostile_batch_is_graded_without_losing_anyone(tmp_path, monkeypatch):
     patcher = results["patcher"]
     assert {n for n, s in patcher.exercises.items() if not s.ok} == {b.exercise for b in specs.bugs(name)}
     autograded = tmp_path / "out" / "course" / "autograded" / "patcher" / name / f"{name}.ipynb"
-    assert "all visible cases pass" in autograded.read_text()  # the patched kernel believed it passed
+    # what the patched kernel printed ("all visible cases pass") is replaced by the grader's verdict
+    shown = nbformat.read(autograded, as_version=4)
+    verdicts = {_nbgrader(c)["grade_id"]: "".join(o.get("text", "") for o in c.outputs)
+                for c in shown.cells if _nbgrader(c).get("grade_id", "").startswith("test_")}
+    for bug in specs.bugs(name):
+        assert "-> 0 of" in verdicts[f"test_{bug.exercise}"] and ": FAIL" in verdicts[f"test_{bug.exercise}"]
+        assert "all visible cases pass" not in verdicts[f"test_{bug.exercise}"]
     rows = list(csv.DictReader(open(tmp_path / "out" / "grades.csv")))
     assert len(rows) == 7
 
