@@ -7,9 +7,11 @@ exercise answers.
 from .checks import Comparison, assert_close, compare
 from .device import deterministic, get_device, seed_everything
 from .grading import Checker
-from .images import PHOTOS, load_photo, save_figure, show_images, tone_map
+from .images import PHOTOS, draw_boxes, load_photo, overlay_heatmap, save_figure, show_image, show_images, tone_map
+from .session import GRADING, progress, start_notebook
 
 __all__ = [
-    "Checker", "Comparison", "PHOTOS", "assert_close", "compare", "deterministic", "get_device",
-    "load_photo", "save_figure", "seed_everything", "show_images", "tone_map",
+    "GRADING", "Checker", "Comparison", "PHOTOS", "assert_close", "compare", "deterministic", "draw_boxes",
+    "get_device", "load_photo", "overlay_heatmap", "progress", "save_figure", "seed_everything", "show_image",
+    "show_images", "start_notebook", "tone_map",
 ]

@@ -134,3 +134,65 @@ def load_photo(name: str = "chelsea", size: int | tuple[int, int] | None = None,
         t = torch.nn.functional.interpolate(t[None], size=hw, mode="bilinear", antialias=True,
                                             align_corners=False)[0].clamp(0, 1)
     return t.contiguous()
+
+
+def show_image(ax, image: Any, title: str | None = None, fontsize: float = 9) -> None:
+    """Draw one (3, H, W), (H, W, 3) or (H, W) image in [0, 1] on ``ax``, pixel for pixel, without ticks."""
+    a = to_hwc(image)
+    ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+
+
+def draw_boxes(ax, boxes: Any, color: str = "white", labels: Sequence[str] | None = None, lw: float = 1.2,
+               ls: str = "-", alpha: float = 1.0, fontsize: float = 8) -> None:
+    """Outline boxes on ``ax``, each with an optional label on a coloured tag above its top-left corner.
+
+    Args:
+        boxes: Tensor[K, 4] or list of ``(x1, y1, x2, y2)`` in pixel coordinates, where pixel ``(i, j)``
+            covers ``[j, j + 1) x [i, i + 1)``: a box drawn from ``x1 - 0.5`` so that its edges lie on
+            the pixel borders that ``imshow`` draws.
+        labels: one string per box.
+    """
+    from matplotlib.patches import Rectangle
+
+    for k, (x1, y1, x2, y2) in enumerate(torch.as_tensor(boxes, dtype=torch.float64).reshape(-1, 4).tolist()):
+        ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, ec=color, lw=lw, ls=ls,
+                               alpha=alpha))
+        if labels is not None:
+            ax.text(x1 - 0.5, y1 - 1.0, labels[k], fontsize=fontsize, color="white", va="bottom",
+                    bbox={"facecolor": color, "alpha": 0.75, "pad": 0.8, "lw": 0})
+
+
+def overlay_heatmap(ax, image: Any, heat: Any, title: str | None = None, signed: bool = False,
+                    alpha: float = 0.5, cmap: str = "jet", colorbar: bool = False, fontsize: float = 8):
+    """Draw ``image`` and, on top of it, a heat map upsampled bilinearly to the image's size.
+
+    Args:
+        image: Tensor[3, H, W] in [0, 1].
+        heat: Tensor[h, w] of any size and range. Unsigned maps are min-max scaled to [0, 1] (cmap
+            ``cmap``); ``signed`` maps keep their sign, with 0 white and +-max|heat| red and blue.
+        colorbar: add a colour bar in the heat map's own units.
+
+    Returns:
+        The heat map's ``AxesImage`` (for a shared colour bar).
+    """
+    image = torch.as_tensor(image, dtype=torch.float32).cpu()
+    heat = torch.as_tensor(heat, dtype=torch.float32).detach().cpu()
+    big = torch.nn.functional.interpolate(heat[None, None], size=image.shape[-2:], mode="bilinear",
+                                          align_corners=False)[0, 0]
+    ax.imshow(to_hwc(image), vmin=0, vmax=1)
+    if signed:
+        m = float(big.abs().max().clamp(min=1e-12))
+        shown = ax.imshow(big.numpy(), cmap="bwr", vmin=-m, vmax=m, alpha=alpha)
+    else:
+        lo, hi = float(big.min()), float(big.max())
+        shown = ax.imshow(big.numpy(), cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1, alpha=alpha)
+    if colorbar:
+        ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+    ax.axis("off")
+    return shown
