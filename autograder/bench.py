@@ -1,11 +1,17 @@
 """``cvcourse bench``: execution time of every solution notebook (as a student runs it, on this
-machine's device) and of a whole ``cvcourse grade`` run on the sample submissions."""
+machine's device), alone and beside a busy neighbour, and of a whole ``cvcourse grade`` run on the
+sample submissions."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import platform
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from .course import SOLUTIONS
@@ -14,6 +20,23 @@ from .notebook_run import execute_copy
 #: Time budget of each notebook on a 2-core CPU (s), from the issues.
 BUDGETS = {"01_conv_pool": 60, "02_transposed_conv": 120, "03_unet": 120, "04_rcnn": 180,
            "05_visualization": 180}
+
+
+@contextlib.contextmanager
+def busy_neighbour() -> Iterator[list[subprocess.Popen]]:
+    """Within the block, one process per core this process may use spins at full speed.
+
+    Yields:
+        The spinning processes (still running at the end of the block, unless something killed them).
+    """
+    spin = "while True:\n    pass\n"
+    spinners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in os.sched_getaffinity(0)]
+    try:
+        yield spinners
+    finally:
+        for proc in spinners:
+            proc.kill()
+            proc.wait()
 
 
 def shapes_rate(n: int = 2000, size: int = 64) -> float:
@@ -40,9 +63,13 @@ def sandbox_overhead(name: str, out: Path) -> dict[str, float]:
             "seconds per submission, no sandbox": round(per[False], 2)}
 
 
-def run(names: list[str], out: Path, grade_too: bool = True) -> int:
-    import os
+def _notebook_seconds(name: str, out: Path) -> float:
+    _, seconds = execute_copy(SOLUTIONS / name, f"{name}.ipynb", out / name,
+                              COURSE_FIGURE_DIR=str(out / name / "figures"))
+    return seconds
 
+
+def run(names: list[str], out: Path, grade_too: bool = True) -> int:
     import torch
 
     out.mkdir(parents=True, exist_ok=True)
@@ -52,13 +79,15 @@ def run(names: list[str], out: Path, grade_too: bool = True) -> int:
     rate = shapes_rate()
     figures["shapes scenes per second (64x64)"] = round(rate)
     print(f"shapes generator: {rate:.0f} scenes/s at 64x64 (2000 scenes)")
-    print(f"{'notebook':<24}{'seconds':>10}{'budget':>10}")
+    print(f"{'notebook':<24}{'alone (s)':>10}{'busy (s)':>10}{'budget':>8}   busy: another process on every core")
     for name in names:
-        _, seconds = execute_copy(SOLUTIONS / name, f"{name}.ipynb", out / "run" / name,
-                                  COURSE_FIGURE_DIR=str(out / "run" / name / "figures"))
-        figures[name] = round(seconds, 1)
+        alone = _notebook_seconds(name, out / "run")
+        with busy_neighbour():
+            busy = _notebook_seconds(name, out / "run-busy")
+        figures[name] = round(alone, 1)
+        figures[f"{name} beside a busy neighbour"] = round(busy, 1)
         budget = BUDGETS.get(name)
-        print(f"{name:<24}{seconds:>10.1f}{(f'{budget:>9}s' if budget else '-'):>10}")
+        print(f"{name:<24}{alone:>10.1f}{busy:>10.1f}{(f'{budget}s' if budget else '-'):>8}")
     if grade_too:
         from .grade import grade
 

@@ -6,7 +6,8 @@ this process (:mod:`autograder.scoring`), forbidden calls are looked for in the 
 (:mod:`autograder.integrity`), the scores go into the gradebook (:mod:`autograder.gradebook`) and the
 feedback is written (:mod:`autograder.feedback`). Jobs run one after another: sqlite takes one writer.
 A job that fails costs its own submission only, with a reason; a failure of the machine (a kernel
-that never starts) is reported apart, and the command then exits non-zero.
+that never starts) gets the job run again, up to :data:`JOB_ATTEMPTS` times, and is then reported
+apart; the command exits non-zero.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from .reference_outputs import grader_cases
 from .report import SubmissionResult, write_csv
 from .samples import write_samples
 from .scoring import records_from_notebook, score_assignment
+
+#: Runs of one job whose kernel failed for a reason that is not the student's, before it is reported.
+JOB_ATTEMPTS = 2
 
 
 @dataclass
@@ -96,16 +100,20 @@ def grade_submission(nb_api, assignment: Assignment, submission: intake.Submissi
     cfg = nb_api.config.SandboxedExecute
     cfg.scratch, cfg.cases, cfg.report, cfg.sandboxed = str(job / "scratch"), str(assignment.cases_file), \
         str(report), sandboxed
-    outcome = nb_api.autograde(name, student)
+    for attempt in range(1, JOB_ATTEMPTS + 1):
+        report.unlink(missing_ok=True)
+        outcome = nb_api.autograde(name, student)
+        run = Execution.load(report) if report.exists() else None
+        if run is None or not run.infrastructure:
+            break
     autograded = root / "autograded" / student / name / f"{name}.ipynb"
     if not outcome["success"] or not autograded.exists():
         result.status = "failed: " + _failure_reason(outcome)
         nb = None
     else:
         nb = nbformat.read(autograded, as_version=4)
-    run = Execution.load(report) if report.exists() else None
     if run is not None and run.infrastructure:
-        result.status = f"error: {run.status}; grade this submission again"
+        result.status = f"error: {run.status} ({attempt} attempts); grade this submission again"
     elif run is not None and run.status != "complete" and result.status == "graded":
         result.status = f"failed: {run.status}"
     records = records_from_notebook(nb, [ex.name for ex in assignment.exercises]) if nb is not None else {}
