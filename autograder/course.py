@@ -15,6 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 SOLUTIONS = REPO / "solutions"
 NOTEBOOKS = REPO / "notebooks"
 REFERENCES = Path(__file__).resolve().parent / "references"
+#: Templates that shadow parts of nbgrader's (``feedback/mathjax.html.j2``: MathJax without a network).
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 COURSE_ID = "cvcourse"
 #: Files in a solution folder that never travel to students or into the course folder.
 IGNORE = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*", "figures", "*.egg-info"]
@@ -73,6 +75,34 @@ def nbgrader_config(root: Path) -> Config:
     # Feedback is rendered from the autograded notebook, which holds the restored hidden tests.
     c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, SanitizeHTML, CSSHTMLHeaderPreprocessor]
     c.ClearHiddenTests.enforce_metadata = False
+    # nbgrader's feedback template, with MathJax loaded from beside the feedback files (no network)
+    c.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), str(_nbgrader_templates())]
+    return c
+
+
+def _nbgrader_templates() -> Path:
+    """The folder of nbgrader's own templates (``feedback``, ``formgrade``)."""
+    import nbgrader
+
+    return Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
+
+
+def student_config(exchange: Path, cache: Path) -> Config:
+    """nbgrader's configuration on the student's side: JupyterLab's Assignment list and Validate button.
+
+    Args:
+        exchange: nbgrader's exchange folder (it must exist).
+        cache: where nbgrader keeps the student's record of submissions.
+    """
+    from .sandbox import Limits
+
+    c = Config()
+    c.CourseDirectory.course_id = COURSE_ID
+    c.CourseDirectory.ignore = IGNORE
+    c.Exchange.root = str(exchange)
+    c.Exchange.cache = str(cache)
+    # Validate runs the notebook as the grader does; a cell gets the grader's time limit
+    c.Execute.timeout = Limits.from_env().cell_timeout
     return c
 
 
@@ -93,14 +123,28 @@ def api(root: Path):
     return nb_api
 
 
-def _set_points(path: Path, name: str) -> None:
-    """Give each test cell the points of its exercise spec (the one place a point value is written)."""
+#: Lab's Run All, like nbclient, goes on past an error in a cell with this tag.
+RUN_ALL_TAG = "raises-exception"
+
+
+def _prepare_source(path: Path, name: str) -> None:
+    """Set up a course source notebook from its solution.
+
+    Each test cell gets the points of its exercise spec (the one place a point value is written), and
+    every code cell after the first (the setup cell) is tagged :data:`RUN_ALL_TAG`, so that Run All
+    in a student's notebook reaches every exercise's check even when an earlier answer fails.
+    """
     import nbformat
 
     from . import assignments as specs
 
     points = {f"test_{ex.name}": ex.points for ex in specs.exercises(name)}
     nb = nbformat.read(path, as_version=4)
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    for cell in code[1:]:
+        tags = cell.metadata.setdefault("tags", [])
+        if RUN_ALL_TAG not in tags:
+            tags.append(RUN_ALL_TAG)
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if meta.get("grade_id") in points:
@@ -116,7 +160,7 @@ def prepare_course(root: Path, names: list[str]):
     (root / "source").mkdir(parents=True)
     for name in names:
         shutil.copytree(SOLUTIONS / name, root / "source" / name, ignore=shutil.ignore_patterns(*IGNORE))
-        _set_points(root / "source" / name / f"{name}.ipynb", name)
+        _prepare_source(root / "source" / name / f"{name}.ipynb", name)
     nb_api = api(root)
     for name in names:
         result = nb_api.generate_assignment(name)

@@ -155,10 +155,25 @@ def test_solution_notebook_runs_top_to_bottom_on_cpu(name, tmp_path):
     nb, seconds = execute_copy(SOLUTIONS / name, f"{name}.ipynb", tmp_path / "run", COURSE_DEVICE="cpu",
                                COURSE_FIGURE_DIR=str(tmp_path / "figures"), NBGRADER_EXECUTION=None)
     for cell in nb.cells:
+        if cell.cell_type == "code":  # cells tagged for Run All do not stop nbclient: look at each
+            assert not any(o.output_type == "error" for o in cell.outputs), cell.source
         if cell.cell_type == "code" and _nbgrader(cell).get("grade"):
             assert not any(o.get("name") == "stderr" for o in cell.outputs), cell.source
     assert list((tmp_path / "figures").glob("*.png")), "the notebook saves its figures"
     print(f"{name}: executed in {seconds:.1f} s")
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_run_all_reaches_every_check_of_a_blank_notebook(name, tmp_path):
+    """nbclient, like Lab's Run All, stops at the first error unless the cell is tagged for Run All."""
+    from autograder.notebook_run import execute_copy
+
+    nb, _ = execute_copy(NOTEBOOKS / name, f"{name}.ipynb", tmp_path / "run", COURSE_DEVICE="cpu",
+                         COURSE_FIGURE_DIR=str(tmp_path / "figures"), NBGRADER_EXECUTION="validate")
+    checks = [c for c in nb.cells if _nbgrader(c).get("grade_id", "").startswith("test_")]
+    assert len(checks) == len(specs.exercises(name))
+    for cell in checks:  # every check ran, and failed: nothing is implemented
+        assert [o.ename for o in cell.outputs if o.output_type == "error"], cell.source
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
