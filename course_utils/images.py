@@ -147,7 +147,7 @@ def show_image(ax, image: Any, title: str | None = None, fontsize: float = 9) ->
 
 
 def draw_boxes(ax, boxes: Any, color: str = "white", labels: Sequence[str] | None = None, lw: float = 1.2,
-               ls: str = "-", alpha: float = 1.0, fontsize: float = 8) -> None:
+               ls: str = "-", alpha: float = 1.0, fontsize: float = 8, text_color: str | None = None) -> None:
     """Outline boxes on ``ax``, each with an optional label on a coloured tag above its top-left corner.
 
     Args:
@@ -155,14 +155,19 @@ def draw_boxes(ax, boxes: Any, color: str = "white", labels: Sequence[str] | Non
             covers ``[j, j + 1) x [i, i + 1)``: a box drawn from ``x1 - 0.5`` so that its edges lie on
             the pixel borders that ``imshow`` draws.
         labels: one string per box.
+        text_color: colour of the labels (default: black on a light ``color``, white on a dark one).
     """
+    from matplotlib.colors import to_rgb
     from matplotlib.patches import Rectangle
 
+    if text_color is None:
+        r, g, b = to_rgb(color)
+        text_color = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.6 else "white"
     for k, (x1, y1, x2, y2) in enumerate(torch.as_tensor(boxes, dtype=torch.float64).reshape(-1, 4).tolist()):
         ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, ec=color, lw=lw, ls=ls,
                                alpha=alpha))
         if labels is not None:
-            ax.text(x1 - 0.5, y1 - 1.0, labels[k], fontsize=fontsize, color="white", va="bottom",
+            ax.text(x1 - 0.5, y1 - 1.0, labels[k], fontsize=fontsize, color=text_color, va="bottom",
                     bbox={"facecolor": color, "alpha": 0.75, "pad": 0.8, "lw": 0})
 
 
@@ -195,4 +200,42 @@ def overlay_heatmap(ax, image: Any, heat: Any, title: str | None = None, signed:
     if title:
         ax.set_title(title, fontsize=fontsize)
     ax.axis("off")
+    return shown
+
+
+def draw_numbers(ax, grid: Any, title: str | None = None, cmap: str = "Blues", vmin: float | None = None,
+                 vmax: float | None = None, boxes: Sequence[tuple] = (), fmt: str = "{:g}",
+                 fontsize: float = 10):
+    """Draw a small 2-D array as coloured cells with each number written on its cell, without ticks.
+
+    Args:
+        ax: the matplotlib axes to draw on.
+        grid: array or tensor of shape (H, W).
+        cmap, vmin, vmax: the colour scale (default: from the grid's own min to its max); pass the same
+            ``vmin``/``vmax`` to several grids to compare them by colour.
+        boxes: outlines, each ``(row, col, height, width)`` in cells, or with a colour as a fifth item
+            (default red).
+        fmt: format of the numbers.
+
+    Returns:
+        The ``AxesImage`` (for a colour bar). Each number is written in black or white, whichever reads
+        better on its cell's colour.
+    """
+    from matplotlib.patches import Rectangle
+
+    a = as_numpy(grid).astype(np.float64)
+    shown = ax.imshow(a, cmap=cmap, vmin=vmin, vmax=vmax)
+    for (r, c), value in np.ndenumerate(a):
+        red, green, blue, _ = shown.cmap(shown.norm(value))
+        dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
+        ax.text(c, r, fmt.format(value + 0.0), ha="center", va="center", fontsize=fontsize,  # no "-0"
+                color="white" if dark else "black")
+    for box in boxes:
+        r, c, h, w = box[:4]
+        ax.add_patch(Rectangle((c - 0.5, r - 0.5), w, h, fill=False, lw=2.5,
+                               edgecolor=box[4] if len(box) > 4 else "tab:red"))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
     return shown
