@@ -23,17 +23,12 @@ from .notebook_run import execute_copy
 from .scoring import records_from_notebook
 
 
-def rules(ex: specs.Exercise) -> dict[str, Any]:
-    """What the notebook side needs to know of an exercise besides its cases (from its spec only)."""
-    return {"numpy": ex.numpy, "rtol": ex.rtol, "atol": ex.atol, "hint": ex.hint, "forbids": list(ex.forbids)}
-
-
 def grader_cases(name: str, visible: dict | None = None) -> dict[str, Any]:
     """The cases file a graded kernel reads: every input, and the expected outputs of the visible
     cases only (taken from ``visible`` references when given). Hidden expected values never enter it."""
     exercises = {}
     for ex in specs.exercises(name):
-        entry = {**rules(ex),
+        entry = {**ex.rules(),
                  "visible": [specs.case_to_dict(c) for c in ex.visible],
                  "hidden": [specs.case_to_dict(c) for c in ex.hidden]}
         if visible is not None:
@@ -72,7 +67,7 @@ def build(name: str, device: str = "cpu") -> tuple[dict, dict]:
         for ex in specs.exercises(name):
             cases = getattr(ex, which)
             exercises[ex.name] = {
-                **rules(ex),
+                **ex.rules(),
                 "cases": [dict(specs.case_to_dict(c), expected=r["output"])
                           for c, r in zip(cases, records[ex.name][which])],
             }

@@ -78,3 +78,15 @@ def table(results: list[SubmissionResult]) -> str:
     if any(not r.sandboxed for r in results):
         notes.append("WARNING: graded WITHOUT the sandbox (--no-sandbox): submissions ran with the grader's rights")
     return "\n".join(lines + notes)
+
+
+def summary(results: list[SubmissionResult]) -> str:
+    """What a grading run did, counted by outcome, e.g. ``84 submission(s) graded: 80 in full, 3 failed
+    part way, 1 not graded (the machine's fault: grade again); 316 pairs missing``. Missing
+    (student, assignment) pairs are not counted as graded."""
+    failed = sum(r.status.startswith("failed") for r in results)
+    errors = sum(r.infrastructure_error for r in results)
+    missing = sum(r.status == "missing" for r in results)
+    graded = len(results) - errors - missing
+    return (f"{graded} submission(s) graded: {graded - failed} in full, {failed} failed part way, {errors} not "
+            f"graded (the machine's fault: grade again); {missing} pair(s) missing")

@@ -17,8 +17,7 @@ from typing import Any
 
 import torch
 
-from course_utils.checks import compare
-from course_utils.grading import RECORD_MIME
+from course_utils.grading import RECORD_MIME, case_lines, judge, rules_text
 
 from .assignments import Exercise
 
@@ -97,23 +96,11 @@ def records_from_notebook(nb, names: Iterable[str]) -> dict[str, dict[str, Any]]
     return records
 
 
-def _error_type(result: dict) -> str:
-    """The exception's type name only (its message may quote hidden inputs)."""
-    name = str(result["error"]).split(":", 1)[0].strip()
-    return name if name.isidentifier() else "an exception"
-
-
-def _check(which: str, index: int, result: Any, case: dict, ex: Exercise) -> tuple[bool, str]:
-    """Whether one recorded result matches its case, and the line the student may see about it."""
-    if not isinstance(result, dict) or not ({"output"} <= set(result) or {"error"} <= set(result)):
-        return False, f"{which} case {index}: FAIL no usable output was recorded"
-    if "error" in result:
-        detail = str(result["error"])[:300] if which == "visible" else _error_type(result)
-        return False, f"{which} case {index}: FAIL raised {detail}"
-    verdict = compare(result["output"], case["expected"], ex.rtol, ex.atol)
-    if which == "hidden":  # pass or fail, never how far from what
-        return verdict.ok, f"hidden case {index}: {'PASS' if verdict.ok else 'FAIL output differs from the reference'}"
-    return verdict.ok, f"visible case {index}: {'PASS' if verdict.ok else 'FAIL'} {verdict.message}"
+def _check(which: str, index: int, result: Any, case: dict, ex: Exercise) -> tuple[bool, list[str]]:
+    """Whether one recorded result matches its case, and the lines the student may see about it
+    (for a hidden case: pass or fail and the kind of check that failed, no value)."""
+    verdict = judge(result, case["expected"], ex.rules())
+    return verdict.ok, case_lines(which, index, case, result, verdict)
 
 
 def score_exercise(ex: Exercise, recorded: Any, visible_cases: list[dict], hidden_cases: list[dict]) -> ExerciseScore:
@@ -128,13 +115,15 @@ def score_exercise(ex: Exercise, recorded: Any, visible_cases: list[dict], hidde
             else:
                 score.problems.append(f"no {which} results were recorded (did the test cell run to the end?)")
             continue
+        if which == "visible" and cases:
+            score.visible_lines.append(rules_text(ex.rules()))
         for i, (result, case) in enumerate(zip(results, cases), 1):
-            ok, line = _check(which, i, result, case, ex)
+            ok, lines = _check(which, i, result, case, ex)
             score.passed[which] += ok
             if which == "visible":
-                score.visible_lines.append(line)
+                score.visible_lines += lines
             elif not ok:
-                score.problems.append(line)
+                score.problems += lines
     return score
 
 

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import inspect
 import io
 import os
 import traceback
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ import numpy as np
 import torch
 
 from . import store
-from .checks import compare
+from .checks import CheckFailed, compare
 from .device import deterministic, get_device
 
 CASES_ENV = "CVCOURSE_CASES"
@@ -53,18 +55,214 @@ def prepare_args(value: Any, numpy: bool, device: torch.device) -> Any:
     return value
 
 
-def run_case(fn: Callable, case: dict, numpy: bool, device: torch.device) -> dict[str, Any]:
-    """Call ``fn`` on one case. Returns ``{"output": ...}`` or ``{"error": "Type: message"}``."""
+def _argument_names(fn: Callable, n_args: int) -> list[str]:
+    """Parameter names of the first ``n_args`` positional arguments of ``fn`` (``argument i`` if unknown)."""
+    names: list[str] = []
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    for p in params:
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+        elif p.kind == p.VAR_POSITIONAL:
+            names += [f"{p.name}[{i}]" for i in range(n_args - len(names))]
+    names += [f"argument {i + 1}" for i in range(len(names), n_args)]
+    return names[:n_args]
+
+
+def _arrays(value: Any, label: str):
+    """``(label, array)`` for every numpy array and tensor in ``value`` (lists, tuples, dicts walked)."""
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        yield label, value
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _arrays(v, f"{label}[{i}]")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _arrays(v, f"{label}[{k!r}]")
+
+
+def _copy(a: Any) -> Any:
+    return a.copy() if isinstance(a, np.ndarray) else a.detach().clone()
+
+
+def _unchanged(a: Any, kept: Any) -> bool:
+    if isinstance(a, np.ndarray):
+        return a.shape == kept.shape and a.dtype == kept.dtype and \
+            np.array_equal(a, kept, equal_nan=a.dtype.kind in "fc")
+    if a.shape != kept.shape or a.dtype != kept.dtype:
+        return False
+    if torch.equal(a.detach(), kept):
+        return True
+    return a.is_floating_point() and torch.equal(torch.isnan(a.detach()), torch.isnan(kept)) and \
+        torch.equal(a.detach().nan_to_num(0.0, 0.0, 0.0), kept.nan_to_num(0.0, 0.0, 0.0))
+
+
+def _shares_memory(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return bool(np.may_share_memory(a, b))
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr() and a.numel() > 0
+    return False
+
+
+def array_library(value: Any) -> str | None:
+    """``"numpy"``, ``"torch"`` or ``"mixed"``: which kind of arrays ``value`` holds (None: no arrays)."""
+    kinds = {"numpy" if isinstance(a, np.ndarray) else "torch" for _, a in _arrays(value, "")}
+    return None if not kinds else kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def _student_traceback(exc: BaseException) -> str:
+    """The traceback of an exception raised by the student's function, from its first frame on."""
+    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None  # skip run_case's frame
+    lines = traceback.format_list(traceback.extract_tb(tb)[-6:])
+    text = "".join(lines) + "".join(traceback.format_exception_only(type(exc), exc))
+    return text[-3000:]
+
+
+def run_case(fn: Callable, case: dict, numpy: bool, device: torch.device, trace: bool = True) -> dict[str, Any]:
+    """Call ``fn`` on one case and record what happened.
+
+    Returns a dict with ``output`` (made storable) or ``error`` (``"Type: message"``), and the facts the
+    grader judges besides the values: ``names`` (the parameter names of the positional arguments),
+    ``arrays`` (``"numpy"``, ``"torch"``, ``"mixed"`` or None: the kind of arrays returned),
+    ``changed`` (the arguments whose arrays the call changed in place), ``aliases`` (the arguments
+    whose memory the output shares) and, with ``trace``, ``traceback`` (starting in ``fn``).
+    Every array argument is kept in a pristine copy and compared after the call.
+    """
     args = prepare_args(list(case.get("args", [])), numpy, device)
     kwargs = prepare_args(dict(case.get("kwargs", {})), numpy, device)
+    names = _argument_names(fn, len(args))
+    inputs = [(name, a) for name, value in zip(names, args) for name, a in _arrays(value, name)]
+    inputs += [(name, a) for key, value in kwargs.items() for name, a in _arrays(value, str(key))]
+    kept = [(name, a, _copy(a)) for name, a in inputs]
+    record: dict[str, Any] = {"names": names}
     try:
         with deterministic(), warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             out = fn(*args, **kwargs)
-        return {"output": store.to_storable(out)}
+        record.update(output=store.to_storable(out), arrays=array_library(out))
+        aliases = sorted({name for name, a, _ in kept for _, o in _arrays(out, "") if _shares_memory(o, a)})
+        if aliases:
+            record["aliases"] = aliases
     except Exception as exc:  # the student's code may raise anything; KeyboardInterrupt still stops
         frame = traceback.extract_tb(exc.__traceback__)[-1]
-        return {"error": f"{type(exc).__name__}: {exc} (line {frame.lineno} of {frame.name})"}
+        record["error"] = f"{type(exc).__name__}: {exc} (line {frame.lineno} of {frame.name})"
+        if trace:
+            record["traceback"] = _student_traceback(exc)
+    changed = [name for name, a, copy in kept if not _unchanged(a, copy)]
+    if changed:
+        record["changed"] = changed
+    return record
+
+
+#: The one thing a hidden case may say about each kind of failure.
+FAILURE_WORDS = {"type": "wrong type", "shape": "wrong shape", "dtype": "wrong dtype",
+                 "values": "values differ from the reference", "no output": "no usable output was recorded"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How one recorded case fares: ``failure`` names the kind of check that failed (safe to show for a
+    hidden case), ``message`` and ``details`` say more and are for visible cases only."""
+
+    ok: bool
+    message: str
+    failure: str = ""
+    details: tuple[str, ...] = ()
+
+
+def _clean(name: Any) -> str:
+    """A name the student's kernel sent, if it looks like one (it is hostile data), else ``an input``."""
+    ok = isinstance(name, str) and 0 < len(name) <= 40 and all(ch.isalnum() or ch in "_[]' " for ch in name)
+    return name if ok else "an input"
+
+
+def judge(result: Any, expected: Any, rules: dict[str, Any]) -> Verdict:
+    """Judge one recorded result (see :func:`run_case`) against its expected output.
+
+    ``rules`` holds the exercise's ``numpy``, ``rtol``, ``atol`` and optionally ``fields`` (names of
+    a tuple result's items), ``returns`` (``"numpy"`` or ``"torch"``: the arrays it returns; default
+    those it is called with) and ``copies`` (the output may not share memory with an input). The
+    checks, in order: it returned, it left its inputs unchanged, no aliasing where a copy is promised,
+    the kind of arrays, then :func:`compare` with the dtype (shape, dtype, values).
+    """
+    if not isinstance(result, dict) or not ({"output"} <= set(result) or {"error"} <= set(result)):
+        return Verdict(False, "no usable output was recorded", "no output")
+    changed = result.get("changed") if isinstance(result.get("changed"), list) else []
+    changed_text = ", ".join(sorted({_clean(n) for n in changed[:8]}))
+    if "error" in result:
+        kind = str(result["error"]).split(":", 1)[0].strip()
+        kind = kind if kind.isidentifier() else "an exception"
+        trace = str(result.get("traceback", ""))[-3000:]
+        return Verdict(False, f"raised {str(result['error'])[:300]}", f"raised {kind}",
+                       tuple(trace.rstrip().splitlines()))
+    if changed:
+        return Verdict(False, f"changed its input {changed_text} in place (copy it before you modify it)",
+                       f"changed its input {changed_text} in place")
+    aliases = result.get("aliases") if isinstance(result.get("aliases"), list) else []
+    if rules.get("copies") and aliases:
+        names = ", ".join(sorted({_clean(n) for n in aliases[:8]}))
+        return Verdict(False, f"returned (a view of) its input {names}; a new array is promised",
+                       f"returned its input {names} instead of a copy")
+    want = rules.get("returns") or ("numpy" if rules.get("numpy", True) else "torch")
+    got = result.get("arrays")
+    if got in ("numpy", "torch", "mixed") and got != want:
+        words = {"numpy": "numpy arrays", "torch": "torch tensors", "mixed": "numpy arrays and torch tensors"}
+        return Verdict(False, f"returned {words[got]}, expected {words[want]}", "type")
+    verdict = compare(result["output"], expected, rules["rtol"], rules["atol"], check_dtype=True,
+                      fields=rules.get("fields") or None)
+    return Verdict(verdict.ok, verdict.message, verdict.failure, verdict.details)
+
+
+def describe_value(value: Any) -> str:
+    """An input as a student reads it: numbers and short lists by value, arrays by shape and dtype."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        dtype = str(value.dtype).replace("torch.", "")
+        return f"{tuple(value.shape)} {dtype}" if value.ndim else f"{value.item()!r}"
+    if isinstance(value, (list, tuple)) and len(value) <= 8 and all(not isinstance(v, (list, tuple, dict))
+                                                                   for v in value):
+        inner = ", ".join(describe_value(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
+    if isinstance(value, (list, tuple, dict)):
+        return f"{type(value).__name__} of {len(value)}"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def describe_inputs(case: dict, names: Any = None) -> str:
+    """``x (1, 2, 7, 7) float64, stride=2`` for one case (positional names from the record if sane)."""
+    args = list(case.get("args", []))
+    names = names if isinstance(names, list) and len(names) == len(args) else [None] * len(args)
+    parts = [f"{_clean(n) if n is not None else f'argument {i + 1}'}={describe_value(v)}"
+             for i, (n, v) in enumerate(zip(names, args))]
+    parts += [f"{k}={describe_value(v)}" for k, v in dict(case.get("kwargs", {})).items()]
+    return ", ".join(parts) or "no arguments"
+
+
+def case_lines(which: str, index: int, case: dict, result: Any, verdict: Verdict) -> list[str]:
+    """What a person is told about one case: one short line when it passes; for a failing visible case
+    also its inputs and the details (expected and actual side by side, or the traceback); a hidden
+    case says only PASS or FAIL and the kind of check that failed."""
+    if which == "hidden":
+        if verdict.ok:
+            return [f"hidden case {index}: PASS"]
+        return [f"hidden case {index}: FAIL ({FAILURE_WORDS.get(verdict.failure, verdict.failure)})"]
+    if verdict.ok:
+        return [f"case {index}: PASS {verdict.message}"]
+    names = result.get("names") if isinstance(result, dict) else None
+    return [f"case {index}: FAIL {verdict.message}", f"    inputs: {describe_inputs(case, names)}"] + \
+        [f"    {line}" for line in verdict.details]
+
+
+def rules_text(rules: dict[str, Any]) -> str:
+    """The rules of an exercise's cases, stated once above them."""
+    want = rules.get("returns") or ("numpy" if rules.get("numpy", True) else "torch")
+    exact = rules["rtol"] == 0 and rules["atol"] == 0
+    tolerance = "exactly" if exact else f"to rtol={rules['rtol']:g}, atol={rules['atol']:g}"
+    return f"outputs must match the reference {tolerance}, in the reference's dtype ({want} for arrays), " \
+           f"without changing the inputs"
 
 
 def encode_record(exercise: str, which: str, results: list[dict]) -> dict[str, str]:
@@ -124,13 +322,16 @@ class Checker:
     # -- the two calls a test cell makes --------------------------------------------------------
     def visible(self, name: str, fn: Callable) -> None:
         """Check ``fn`` on the visible cases of exercise ``name``; raise AssertionError on failure."""
+        __tracebackhide__ = True  # IPython starts the traceback at the student's cell
         self._run(name, fn, "visible")
 
     def hidden(self, name: str, fn: Callable) -> None:
         """Run the hidden cases: recorded for the grader, or checked when the instructor runs them."""
+        __tracebackhide__ = True
         self._run(name, fn, "hidden")
 
     def _run(self, name: str, fn: Callable, which: str) -> None:
+        __tracebackhide__ = True
         found = self._spec(name, which)
         if found is None:
             print(f"{name}: no {which} cases here (hidden tests run when the assignment is graded)")
@@ -142,24 +343,21 @@ class Checker:
             if quiet:  # what the function prints on hidden inputs stays out of the notebook
                 stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
                 stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
-            results = [run_case(fn, case, spec["numpy"], device) for case in cases]
+            results = [run_case(fn, case, spec["numpy"], device, trace=not quiet) for case in cases]
         self._record(name, which, results)
         if not all("expected" in case for case in cases):
             print(f"{name}: {len(cases)} {which} case(s) recorded for the grader")
             return
-        failures = 0
-        print(f"{name}: {len(cases)} {which} case(s), tolerance rtol={spec['rtol']:g} atol={spec['atol']:g}")
+        print(f"{name}: {len(cases)} {which} case(s); {rules_text(spec)}")
         if spec.get("forbids"):
             print(f"  rule: the answer may not use {', '.join(spec['forbids'])} (the grader withholds the points)")
+        failures = 0
         for i, (case, result) in enumerate(zip(cases, results), 1):
-            if "error" in result:
-                ok, message = False, f"raised {result['error']}"
-            else:
-                verdict = compare(result["output"], case["expected"], spec["rtol"], spec["atol"])
-                ok, message = verdict.ok, verdict.message
-            failures += not ok
-            print(f"  case {i}: {'PASS' if ok else 'FAIL'} {message}")
+            verdict = judge(result, case["expected"], spec)
+            failures += not verdict.ok
+            for line in case_lines("visible", i, case, result, verdict):
+                print(f"  {line}")
         if failures:
             hint = f"\nHint: {spec['hint']}" if spec.get("hint") else ""
-            raise AssertionError(f"{name} failed {failures} of {len(cases)} {which} case(s).{hint}")
+            raise CheckFailed(f"{name} failed {failures} of {len(cases)} {which} case(s).{hint}")
         print(f"{name}: all {which} cases pass")

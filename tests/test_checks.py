@@ -16,12 +16,58 @@ def test_compare_agrees_with_numpy_allclose(seed):
     assert compare(a, e, rtol, atol).ok == np.allclose(a, e, rtol=rtol, atol=atol)
 
 
-def test_message_reports_shape_dtype_errors_and_tolerance():
+def test_message_reports_shape_dtype_errors_and_which_elements():
     result = compare(np.array([1.0, 2.0]), np.array([1.0, 2.5]), rtol=1e-3, atol=0)
-    assert not result.ok
-    for part in ("shape (2,)", "float64", "max abs err 5.00e-01", "max rel err 2.00e-01", "rtol=0.001"):
+    assert not result.ok and result.failure == "values"
+    for part in ("shape (2,)", "float64", "1 of 2 element(s)", "index (1,)", "max abs err 5.00e-01",
+                 "max rel err 2.00e-01"):
         assert part in result.message
+    assert "rtol" not in result.message  # the tolerance is stated once, by the caller
     assert result.max_abs == pytest.approx(0.5) and result.max_rel == pytest.approx(0.2)
+
+
+def test_small_outputs_are_shown_side_by_side_and_large_ones_are_not():
+    result = compare(np.array([[20.0, 1.0], [3.0, 4.0]]), np.array([[16.0, 1.0], [3.0, 4.0]]))
+    assert result.details[0].split() == ["returned", "expected"]
+    assert "20." in result.details[1] and "16." in result.details[1]  # the same row, next to each other
+    assert compare(np.zeros(17), np.ones(17)).details == ()
+
+
+@pytest.mark.parametrize("actual, expected, message", [
+    (np.float32([1, 2]), np.float64([1, 2]), "returned float32, expected float64"),
+    (np.float64([1, 2]), np.int64([1, 2]), "returned float64, expected int64"),
+    (torch.ones(2, dtype=torch.float32), torch.ones(2, dtype=torch.float64), "returned float32, expected float64"),
+    (3.0, 3, "returned float 3.0, expected int 3"),
+    (True, 1, "returned bool True, expected int 1"),
+    (1, True, "returned int 1, expected bool True"),
+    (torch.tensor(3), 3, "returned an array of shape () (int64), expected a Python int"),
+    (3, np.array(3), "returned int 3, expected an array of shape ()"),
+])
+def test_dtype_is_graded_when_asked(actual, expected, message):
+    strict = compare(actual, expected, check_dtype=True)
+    assert not strict.ok and strict.message == message and strict.failure in ("dtype", "type")
+    assert compare(actual, expected).ok  # demo cells compare values only
+
+
+def test_numpy_scalars_count_as_python_numbers_of_their_kind():
+    assert compare(np.int64(3), 3, check_dtype=True).ok
+    assert compare(np.float64(0.5), 0.5, check_dtype=True).ok
+    assert compare(np.bool_(True), True, check_dtype=True).ok
+
+
+def test_numbers_read_returned_x_expected_y():
+    assert compare(4, 5).message == "returned 4, expected 5"
+    assert compare(5, 5).message == "returned 5"
+    assert compare(0.5, 0.25).message == "returned 0.5, expected 0.25 (abs err 2.50e-01)"
+
+
+def test_tuple_fields_and_dict_keys_name_the_failing_item():
+    a, b = np.zeros(2), np.ones(2)
+    named = compare((a, a, b), (a, a, a), fields=("dx", "dw", "db"))
+    assert named.message.startswith("db: ") and "dx" not in named.message
+    assert compare((a, 3), (a, 4)).message == "item 1: returned 3, expected 4"
+    keyed = compare({"loss": 1.0, "n": 2}, {"loss": 1.0, "n": 3})
+    assert keyed.message == "['n']: returned 2, expected 3"
 
 
 def test_torch_and_numpy_mix_and_nested_structures():
@@ -50,3 +96,4 @@ def test_assert_close_prints_and_raises_with_hint(capsys):
         assert_close(np.ones(2), np.zeros(2), name="bad", hint="flip the kernel")
     captured = capsys.readouterr()
     assert "PASS ok" in captured.out and "FAIL bad" in captured.out and captured.err == ""
+    assert "tolerance rtol=1e-07" in captured.out

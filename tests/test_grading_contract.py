@@ -4,6 +4,8 @@ in the sandbox, as ``cvcourse grade`` does."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -15,7 +17,7 @@ from autograder.execute import execute
 from autograder.sandbox import Limits
 from autograder.scoring import records_from_notebook, score_assignment, score_exercise
 from course_utils import Checker, store
-from course_utils.grading import CASES_ENV, HIDDEN_ENV, RECORD_MIME, encode_record
+from course_utils.grading import CASES_ENV, HIDDEN_ENV, RECORD_MIME, encode_record, judge, run_case
 
 
 def _spec(cases):
@@ -48,7 +50,8 @@ def folder(tmp_path, monkeypatch):
 def test_visible_check_passes_and_reports(folder, capsys):
     Checker("toy", folder).visible("double", _good)
     out = capsys.readouterr()
-    assert "case 1: PASS shape (3,) float64 matches" in out.out and "all visible cases pass" in out.out
+    assert "case 1: PASS shape (3,) float64, max abs err 0.0e+00\n" in out.out and "all visible cases pass" in out.out
+    assert out.out.count("rtol=1e-07") == 1  # the tolerance is stated once, not on every case
     assert out.err == ""
 
 
@@ -59,6 +62,10 @@ def test_visible_check_fails_with_hint_and_survives_exceptions(folder, capsys):
         Checker("toy", folder).visible("double", lambda x: 1 / 0)
     out = capsys.readouterr()
     assert "max abs err 2.00e+00" in out.out and "raised ZeroDivisionError" in out.out and out.err == ""
+    assert "inputs: x=(3,) float64" in out.out  # a failing case shows its inputs
+    assert out.out.split()[out.out.split().index("returned") + 1] == "expected"  # side by side
+    assert "[2., 3., 4.]" in out.out and "[0., 2., 4.]" in out.out
+    assert "in <lambda>" in out.out and "grading.py" not in out.out  # the traceback starts in the function
 
 
 def test_missing_visible_file_is_a_clear_error(tmp_path, monkeypatch):
@@ -123,14 +130,15 @@ def test_scoring_is_all_or_nothing_and_names_no_hidden_values():
                            VISIBLE["exercises"]["double"]["cases"], HIDDEN["exercises"]["double"]["cases"])
     assert not score.ok and score.earned == 0 and score.passed == {"visible": 2, "hidden": 0}
     report = score.report().split("->")[1]
-    assert "hidden case 1: FAIL output differs" in report and "e+" not in report.split("hidden case 1")[1]
+    assert "hidden case 1: FAIL (values differ from the reference)" in report
+    assert "e+" not in report.split("hidden case 1")[1]
 
 
 def test_hidden_failures_name_the_exception_type_only():
     leaky = [{"error": "ValueError: x was [3. 3. 3. 3.] (line 2 of double)"}] * 2
     score = score_exercise(DOUBLE, {"visible": [{"output": torch.as_tensor(2 * x)} for x in X], "hidden": leaky},
                            VISIBLE["exercises"]["double"]["cases"], HIDDEN["exercises"]["double"]["cases"])
-    assert "hidden case 1: FAIL raised ValueError" in score.report() and "[3." not in score.report()
+    assert "hidden case 1: FAIL (raised ValueError)" in score.report() and "[3." not in score.report()
 
 
 @pytest.mark.parametrize("records", [
@@ -141,3 +149,103 @@ def test_hidden_failures_name_the_exception_type_only():
 def test_malformed_or_forged_records_score_zero(records):
     scores = score_assignment(records, VISIBLE, HIDDEN, [DOUBLE])
     assert scores["double"].earned == 0 and scores["double"].problems
+
+
+# -- every rule a spec states is a check: dtype, array kind, inputs unchanged, no aliasing -------------
+
+def _record(fn, *args, numpy=True, **kwargs):
+    return run_case(fn, {"args": list(args), "kwargs": kwargs}, numpy, torch.device("cpu"))
+
+
+def _judge(fn, expected, *args, rules=None, **kwargs):
+    return judge(_record(fn, *args, **kwargs), expected, {"numpy": True, "rtol": 1e-7, "atol": 1e-9, **(rules or {})})
+
+
+def _scale_in_place(x, factor=2.0):
+    x *= factor
+    return x.copy()
+
+
+def test_an_input_changed_in_place_fails_and_is_named():
+    x = torch.arange(3.0, dtype=torch.float64)
+    record = _record(_scale_in_place, x, factor=2.0)
+    assert record["changed"] == ["x"] and x.tolist() == [0.0, 1.0, 2.0]  # the case's own input is a copy
+    verdict = judge(record, torch.tensor([0.0, 2.0, 4.0], dtype=torch.float64), {"numpy": True, "rtol": 0, "atol": 0})
+    assert not verdict.ok and verdict.failure == "changed its input x in place"
+    assert _judge(lambda x, factor=2.0: x * factor, np.array([0.0, 2.0, 4.0]), x).ok
+    # nested inputs and tensors (torch side) too, and NaN left alone is no change
+    nested = _record(lambda pair: pair[1].add_(1), [torch.ones(2), torch.ones(2)], numpy=False)
+    assert nested["changed"] == ["pair[1]"]
+    assert "changed" not in _record(lambda x: x + 1, torch.tensor([float("nan"), 1.0]), numpy=False)
+
+
+def test_a_returned_input_fails_only_where_a_copy_is_promised():
+    x = torch.arange(4.0, dtype=torch.float64)
+    identity = lambda x, factor=1: x  # noqa: E731
+    assert _judge(identity, x, x, factor=1).ok
+    verdict = _judge(identity, x, x, rules={"copies": True}, factor=1)
+    assert not verdict.ok and verdict.failure == "returned its input x instead of a copy"
+    assert _judge(lambda x, factor=1: x.copy(), x, x, rules={"copies": True}, factor=1).ok
+
+
+def test_dtype_and_array_kind_are_part_of_the_answer():
+    x = torch.arange(3.0, dtype=torch.float64)
+    float32 = _judge(lambda x: (2 * x).astype(np.float32), 2 * x, x)
+    assert not float32.ok and float32.message == "returned float32, expected float64" and float32.failure == "dtype"
+    tensor = _judge(lambda x: torch.from_numpy(2 * x), 2 * x, x)
+    assert not tensor.ok and tensor.message == "returned torch tensors, expected numpy arrays"
+    assert _judge(lambda x: torch.from_numpy(2 * x), 2 * x, x, rules={"returns": "torch"}).ok
+    count = _judge(lambda x: float(len(x)), 3, x)
+    assert not count.ok and count.message == "returned float 3.0, expected int 3"
+    assert _judge(lambda x: np.int64(len(x)), 3, x).ok
+
+
+def test_hidden_lines_say_pass_or_fail_and_the_kind_only():
+    """A hidden case never shows a value: for a number, an error size would give the answer away."""
+    ex = Exercise("count", 1, [], [])
+    case = {"args": [torch.tensor([3.0, 1.0, 2.0, 0.0, 4.0])], "kwargs": {}, "expected": 5}
+    for fn, kind in [(lambda x: 4, "values differ from the reference"), (lambda x: 5.0, "wrong dtype"),
+                     (lambda x: x.sort() or 5, "changed its input x in place"), (lambda x: [5, 5], "wrong type")]:
+        record = _record(fn, case["args"][0])
+        score = score_exercise(ex, {"visible": [], "hidden": [record]}, [], [case])
+        (line,) = score.problems
+        assert line == f"hidden case 1: FAIL ({kind})", line
+        assert not any(ch.isdigit() for ch in line.replace("case 1", ""))
+
+
+def test_visible_feedback_names_tuple_fields_and_shows_numbers_plainly():
+    ex = Exercise("grads", 1, [], [], fields=("dx", "db"), rtol=0, atol=0)
+    case = {"args": [np.ones(2)], "kwargs": {}, "expected": (torch.ones(2, dtype=torch.float64), 2)}
+    record = _record(lambda x: (x.copy(), 3), case["args"][0])
+    score = score_exercise(ex, {"visible": [record], "hidden": []}, [case], [])
+    text = score.report()
+    assert "case 1: FAIL db: returned 3, expected 2" in text and "inputs: x=(2,) float64" in text
+    assert "outputs must match the reference exactly" in text
+
+
+def test_traceback_starts_at_the_student_cell_in_an_ipython_kernel(tmp_path):
+    """IPython hides the frames of course_utils (``__tracebackhide__``): the failing check's traceback
+    shows the test cell and the AssertionError, not ~15 lines of grading.py."""
+    cases = {"meta": {}, "exercises": {"double": {**_spec(None), "visible": VISIBLE["exercises"]["double"]["cases"],
+                                                  "hidden": []}}}
+    store.save(tmp_path / "scratch" / "cases.pt", cases)
+    nb = nbformat.v4.new_notebook(cells=[
+        _cell("from course_utils import Checker\nCHECK = Checker('toy')\ndef double(x):\n    return x + 2"),
+        _cell('CHECK.visible("double", double)', "test_double"),
+    ])
+    execute(nb, tmp_path / "scratch", Limits(), {CASES_ENV: str(tmp_path / "scratch" / "cases.pt")})
+    (error,) = [o for o in nb.cells[1].outputs if o["output_type"] == "error"]
+    trace = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error["traceback"]))
+    assert "failed 2 of 2 visible" in error["evalue"] and "AssertionError: double failed" in trace
+    assert 'CHECK.visible("double", double)' in trace
+    assert "grading.py" not in trace and "_run(" not in trace, trace
+
+
+def test_the_run_summary_counts_what_was_graded():
+    from autograder.report import SubmissionResult, summary
+
+    statuses = ["graded"] * 3 + ["failed: the notebook is not valid JSON", "error: kernel died (2 attempts)"] + \
+        ["missing"] * 4
+    line = summary([SubmissionResult(f"s{i}", "01_conv_pool", status=s) for i, s in enumerate(statuses)])
+    assert line == ("4 submission(s) graded: 3 in full, 1 failed part way, 1 not graded (the machine's fault: "
+                    "grade again); 4 pair(s) missing")

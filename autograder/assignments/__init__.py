@@ -42,6 +42,11 @@ class Exercise:
         hint: one sentence shown when a visible check fails.
         forbids: dotted names the answer cell may not use (``"torch.nn.functional.conv2d"``; a module
             forbids everything in it). The grader withholds the points and says why.
+        fields: names of the items of a tuple result (``("dx", "dw", "db")``), used in messages;
+            empty: items are named by position.
+        returns: ``"numpy"`` or ``"torch"``, the kind of arrays the exercise returns; empty: the kind
+            it is called with (``numpy``). Python numbers are judged by kind (see course_utils.checks).
+        copies: the spec promises a new array: an output sharing memory with an input fails.
     """
 
     name: str
@@ -53,6 +58,15 @@ class Exercise:
     atol: float = 1e-9
     hint: str = ""
     forbids: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
+    returns: str = ""
+    copies: bool = False
+
+    def rules(self) -> dict[str, Any]:
+        """What the notebook side and the scorer need to know of the exercise besides its cases: the
+        rules :func:`course_utils.grading.judge` applies to each case, the hint and the forbidden calls."""
+        return {"numpy": self.numpy, "rtol": self.rtol, "atol": self.atol, "fields": list(self.fields),
+                "returns": self.returns, "copies": self.copies, "hint": self.hint, "forbids": list(self.forbids)}
 
 
 @dataclass(frozen=True)
