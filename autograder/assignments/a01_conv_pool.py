@@ -115,6 +115,7 @@ EXERCISES = [
     ),
     Exercise(
         name="conv_backward_naive",
+        fields=('dx', 'dw', 'db'),
         points=3,
         visible=[
             _conv_backward(210, (2, 3, 5, 5), 4, (3, 3), stride=1, padding=1),
@@ -205,6 +206,7 @@ EXERCISES = [
     ),
     Exercise(
         name="conv_param_counts",
+        fields=('standard', 'separable'),
         points=1,
         visible=[
             Case(args=(3, 64, 3)),
@@ -224,6 +226,7 @@ EXERCISES = [
     ),
     Exercise(
         name="residual_block",
+        fields=('y', 'n_params'),
         points=2,
         visible=[
             _residual(3, 3, (2, 3, 6, 6), seed=910),

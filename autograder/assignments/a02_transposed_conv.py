@@ -153,6 +153,7 @@ EXERCISES = [
     ),
     Exercise(
         name="max_pool_with_switches",
+        fields=('out', 'switches'),
         points=2,
         visible=[
             Case(args=(POOL_EXAMPLE, 2, 2)),
