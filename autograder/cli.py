@@ -32,7 +32,7 @@ def _release(args) -> int:
 
 def _grade(args) -> int:
     from .grade import grade
-    from .report import table
+    from .report import summary, table
     from .sandbox import SandboxUnavailable
 
     names = assignments(args.assignment)
@@ -47,9 +47,7 @@ def _grade(args) -> int:
     print()
     print(table(results))
     out = Path(args.out).resolve()
-    graded = sum(r.status != "missing" for r in results)
-    print(f"\nwrote {out / 'grades.csv'}, feedback in {out / 'feedback'}; graded {graded} submission(s) "
-          f"({len(results) - graded} missing) in {elapsed:.1f} s")
+    print(f"\nwrote {out / 'grades.csv'}, feedback in {out / 'feedback'}\n{summary(results)}, in {elapsed:.1f} s")
     errors = [r for r in results if r.infrastructure_error]
     if errors:
         print(f"{len(errors)} submission(s) could not be graded for a reason that is not the student's "
@@ -86,8 +84,15 @@ def _references(args) -> int:
 
 
 def _lab(args) -> int:
+    from . import lab
+
+    home = lab.prepare(args.home or lab.DEFAULT_HOME)
+    extra = args.extra[1:] if args.extra[:1] == ["--"] else args.extra
+    argv = lab.command(args.port, extra=extra)
+    print(f"cvcourse lab: JupyterLab on {NOTEBOOKS} at {lab.LOOPBACK}; nbgrader's configuration and exchange "
+          f"in {home.root}", flush=True)
     os.chdir(NOTEBOOKS)
-    os.execvp(sys.executable, [sys.executable, "-m", "jupyter", "lab", *args.extra])
+    os.execve(argv[0], argv, lab.environment(home))
     return 0  # not reached
 
 
@@ -133,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--assignment", action="append")
     p.set_defaults(func=_references)
 
-    p = sub.add_parser("lab", help="open JupyterLab on notebooks/")
+    p = sub.add_parser("lab", help="open JupyterLab on notebooks/ (nbgrader's Assignment list and Validate set up)")
+    p.add_argument("--port", type=int, help="port on 127.0.0.1 (default: 8888 or the next free one)")
+    p.add_argument("--home", type=Path,
+                   help="folder for nbgrader's configuration, exchange and cache (default: work/lab/)")
     p.add_argument("extra", nargs=argparse.REMAINDER, help="arguments passed to jupyter lab")
     p.set_defaults(func=_lab)
 
@@ -146,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-grade", action="store_true", help="time the notebooks only")
     p.set_defaults(func=_bench)
 
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:  # options for jupyter lab itself, e.g. --no-browser
+        args.extra = [*unknown, *args.extra]
     try:
         return args.func(args)
     except ValueError as exc:

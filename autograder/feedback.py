@@ -4,6 +4,10 @@ Every test cell's outputs are replaced by the grader's verdict (visible cases in
 pass or fail and the exception type only: never their inputs, what the code printed, or messages);
 records are removed; other outputs are capped in size; HTML and markdown are sanitised, so that
 neither the instructor's formgrader nor the student's browser runs anything a submission wrote.
+
+Math is typeset by a copy of MathJax in the feedback folder (:data:`MATHJAX_FOLDER`, beside the
+students' folders, written once per batch), which the pages load by a relative path
+(``autograder/templates/feedback/mathjax.html.j2``): the folder, or a copy of it, shows its math offline.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from .scoring import ExerciseScore
 #: Characters of text kept per output, and bytes of an image, in feedback.
 MAX_TEXT = 20_000
 MAX_IMAGE = 2 << 20
+#: The folder beside the students' feedback folders that holds MathJax (a student id cannot start with "_").
+MATHJAX_FOLDER = "_mathjax"
 #: A link target that runs code: ``[x](javascript:...)``, ``<javascript:...>``, ``[x]: javascript:...``.
 _UNSAFE_URL = re.compile(r"(?im)(\]\(\s*<?|<|^\s*\[[^\]]*\]:\s*)(javascript|vbscript|data)\s*:")
 
@@ -68,12 +74,27 @@ def prepare(path: Path, scores: dict[str, ExerciseScore]) -> None:
     nbformat.write(nb, path)
 
 
+def install_mathjax(folder: Path) -> Path:
+    """Copy MathJax (2.7, from the ``jupyter_server_mathjax`` package) into ``folder/_mathjax`` unless it is
+    there already; returns that folder."""
+    from jupyter_server_mathjax.app import STATIC_ASSETS_PATH
+
+    target = folder / MATHJAX_FOLDER
+    if not (target / "MathJax.js").exists():
+        shutil.copytree(STATIC_ASSETS_PATH, target, dirs_exist_ok=True)
+    return target
+
+
 def generate(nb_api, assignment: str, student: str, dest: Path) -> Path | None:
-    """Render the student's feedback HTML with nbgrader and copy it to ``dest``; None if it failed."""
+    """Render the student's feedback HTML with nbgrader and copy it to ``dest``; None if it failed.
+
+    ``dest`` is ``<feedback folder>/<student>/<assignment>.html``; MathJax goes into the feedback folder.
+    """
     root = Path(nb_api.coursedir.root)
     html = root / "feedback" / student / assignment / f"{assignment}.html"
     if not (nb_api.generate_feedback(assignment, student)["success"] and html.exists()):
         return None
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(html, dest)
+    install_mathjax(dest.parent.parent)
     return dest
