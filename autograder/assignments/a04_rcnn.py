@@ -402,9 +402,9 @@ EXERCISES = [
         ],
         numpy=False,
         **_FLOAT,
-        hint="Round each scaled coordinate (halves away from zero), take roi_w = max(x2 - x1 + 1, 1), bin j "
-             "covers columns floor(j * roi_w / pw) + x1 to ceil((j + 1) * roi_w / pw) + x1 (exclusive), "
-             "clipped to the map; an empty bin gives 0.",
+        hint="Round each scaled coordinate (halves away from zero), take roi_w = max(x2 - x1 + 1, 1) and the "
+             "float bin_w = roi_w / pw; bin j covers columns floor(j * bin_w) + x1 to ceil((j + 1) * bin_w) + x1 "
+             "(exclusive), clipped to [0, W] (rows likewise); an empty bin gives 0.",
         forbids=('torchvision.ops.roi_pool', 'torchvision.ops.RoIPool'),
     ),
     Exercise(
@@ -428,9 +428,10 @@ EXERCISES = [
         ],
         numpy=False,
         **_FLOAT,
-        hint="Sample bin (i, j) at y = y1 + i*bin_h + (iy + 0.5)*bin_h/sampling_ratio (x likewise), after "
-             "scaling and subtracting 0.5 if aligned (else roi sizes at least 1); a sample with y < -1 or "
-             "y > H counts 0, otherwise clamp it into the map and interpolate; average the samples.",
+        hint="Sample bin (i, j) at y = y_s + i*bin_h + (iy + 0.5)*bin_h/sampling_ratio (x likewise), after "
+             "scaling and subtracting 0.5 if aligned (else roi sizes at least 1); a sample with y < -1, y > H, "
+             "x < -1 or x > W is 0 but still counts in the average; otherwise raise negatives to 0, read row "
+             "H - 1 only when floor(y) >= H - 1, interpolate, and divide the sum by sampling_ratio**2.",
         forbids=('torchvision.ops.roi_align', 'torchvision.ops.RoIAlign'),
     ),
     Exercise(

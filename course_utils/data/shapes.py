@@ -233,6 +233,10 @@ SEMANTIC_COLOURS = np.array([[0.12, 0.12, 0.12], [0.90, 0.30, 0.25], [0.25, 0.55
                              [0.95, 0.80, 0.20], [0.70, 0.40, 0.85], [0.30, 0.85, 0.85]])
 
 
+#: Name of each semantic-mask value: ``SEMANTIC_NAMES[v]`` is painted ``SEMANTIC_COLOURS[v]``.
+SEMANTIC_NAMES = ("background", *CLASSES)
+
+
 def colourize(semantic: torch.Tensor | np.ndarray) -> np.ndarray:
     """Semantic mask (H, W) of values 0..len(CLASSES) -> RGB image (H, W, 3); other values white."""
     s = np.asarray(semantic.cpu() if isinstance(semantic, torch.Tensor) else semantic)
@@ -240,6 +244,34 @@ def colourize(semantic: torch.Tensor | np.ndarray) -> np.ndarray:
     valid = (s >= 0) & (s < len(SEMANTIC_COLOURS))
     out[valid] = SEMANTIC_COLOURS[s[valid]]
     return out
+
+
+def class_legend(where, values=None, void: bool = False, fontsize: float = 9, ncol: int | None = None):
+    """Name the colour of each semantic-mask value that :func:`colourize` paints.
+
+    Args:
+        where: a matplotlib ``Figure`` (the legend goes in one row under its panels) or ``Axes`` (the
+            legend goes to the right of it).
+        values: the mask values to list, e.g. those that occur in the masks shown (default: all,
+            ``0 .. len(CLASSES)``).
+        void: also list white, the colour of the void label (any other value).
+        ncol: columns of the legend (default: one row under a figure, one column beside an axes).
+
+    Returns:
+        The matplotlib ``Legend``.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    values = range(len(SEMANTIC_COLOURS)) if values is None else [int(v) for v in values]
+    handles = [Patch(facecolor=SEMANTIC_COLOURS[v], edgecolor="0.4", label=SEMANTIC_NAMES[v]) for v in values]
+    if void:
+        handles.append(Patch(facecolor="white", edgecolor="0.4", label="void"))
+    style = {"handles": handles, "fontsize": fontsize, "frameon": False, "handlelength": 1.2,
+             "columnspacing": 1.2}
+    if isinstance(where, Figure):
+        return where.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol or len(handles), **style)
+    return where.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), ncol=ncol or 1, **style)
 
 
 class ShapesDataset(torch.utils.data.Dataset):
@@ -290,11 +322,11 @@ class ShapesDataset(torch.utils.data.Dataset):
 
 def show_scenes(scenes: list[Scene], n: int = 8, boxes: bool = True, semantic: bool = True,
                 save: str | None = None):
-    """A gallery: the first ``n`` scenes with their boxes and labels, and their semantic masks below."""
+    """A gallery: the first ``n`` scenes with their boxes and labels, and below them their semantic masks
+    with a legend of the class colours (the classes that occur in them)."""
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
 
-    from ..images import save_figure
+    from ..images import draw_boxes, save_figure
 
     scenes = scenes[:n]
     rows = 2 if semantic else 1
@@ -303,15 +335,14 @@ def show_scenes(scenes: list[Scene], n: int = 8, boxes: bool = True, semantic: b
         ax = axes[0, j]
         ax.imshow(s.image.permute(1, 2, 0).numpy(), interpolation="nearest")
         if boxes:
-            for (x1, y1, x2, y2), label in zip(s.boxes.tolist(), s.labels.tolist()):
-                ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, lw=1.2, ec="white"))
-                ax.text(x1 - 0.5, y1 - 1.5, CLASSES[label], fontsize=6, color="white",
-                        bbox={"facecolor": "black", "alpha": 0.6, "pad": 0.5, "lw": 0})
+            draw_boxes(ax, s.boxes, color="white", labels=[CLASSES[c] for c in s.labels.tolist()], fontsize=7.5)
         if semantic:
             axes[1, j].imshow(colourize(s.semantic), interpolation="nearest")
         for ax in axes[:, j]:
             ax.axis("off")
     fig.tight_layout()
+    if semantic:
+        class_legend(fig, torch.cat([s.semantic.flatten() for s in scenes]).unique().tolist())
     if save:
         save_figure(fig, save)
     return fig
