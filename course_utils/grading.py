@@ -179,6 +179,11 @@ def _clean(name: Any) -> str:
     return name if ok else "an input"
 
 
+def _returns(rules: dict[str, Any]) -> str:
+    """The kind of arrays an exercise returns: its ``returns`` rule, else the kind it is called with."""
+    return rules.get("returns") or ("numpy" if rules.get("numpy", True) else "torch")
+
+
 def judge(result: Any, expected: Any, rules: dict[str, Any]) -> Verdict:
     """Judge one recorded result (see :func:`run_case`) against its expected output.
 
@@ -206,7 +211,7 @@ def judge(result: Any, expected: Any, rules: dict[str, Any]) -> Verdict:
         names = ", ".join(sorted({_clean(n) for n in aliases[:8]}))
         return Verdict(False, f"returned (a view of) its input {names}; a new array is promised",
                        f"returned its input {names} instead of a copy")
-    want = rules.get("returns") or ("numpy" if rules.get("numpy", True) else "torch")
+    want = _returns(rules)
     got = result.get("arrays")
     if got in ("numpy", "torch", "mixed") and got != want:
         words = {"numpy": "numpy arrays", "torch": "torch tensors", "mixed": "numpy arrays and torch tensors"}
@@ -258,7 +263,7 @@ def case_lines(which: str, index: int, case: dict, result: Any, verdict: Verdict
 
 def rules_text(rules: dict[str, Any]) -> str:
     """The rules of an exercise's cases, stated once above them."""
-    want = rules.get("returns") or ("numpy" if rules.get("numpy", True) else "torch")
+    want = _returns(rules)
     exact = rules["rtol"] == 0 and rules["atol"] == 0
     tolerance = "exactly" if exact else f"to rtol={rules['rtol']:g}, atol={rules['atol']:g}"
     return f"outputs must match the reference {tolerance}, in the reference's dtype ({want} for arrays), " \
@@ -322,16 +327,13 @@ class Checker:
     # -- the two calls a test cell makes --------------------------------------------------------
     def visible(self, name: str, fn: Callable) -> None:
         """Check ``fn`` on the visible cases of exercise ``name``; raise AssertionError on failure."""
-        __tracebackhide__ = True  # IPython starts the traceback at the student's cell
         self._run(name, fn, "visible")
 
     def hidden(self, name: str, fn: Callable) -> None:
         """Run the hidden cases: recorded for the grader, or checked when the instructor runs them."""
-        __tracebackhide__ = True
         self._run(name, fn, "hidden")
 
     def _run(self, name: str, fn: Callable, which: str) -> None:
-        __tracebackhide__ = True
         found = self._spec(name, which)
         if found is None:
             print(f"{name}: no {which} cases here (hidden tests run when the assignment is graded)")
