@@ -56,11 +56,11 @@ def visible_reference_file(assignment: str) -> Path:
 def nbgrader_config(root: Path) -> Config:
     """The course's nbgrader configuration for a course folder at ``root``."""
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-    from nbconvert.preprocessors.sanitize import SanitizeHTML
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades,
                                         LimitOutput, SaveAutoGrades)
 
     from .execute import SandboxedExecute
+    from .feedback import CourseSanitizeHTML
 
     c = Config()
     c.CourseDirectory.root = str(root)
@@ -73,7 +73,8 @@ def nbgrader_config(root: Path) -> Config:
     c.Autograde.autograde_preprocessors = [SandboxedExecute, LimitOutput, SaveAutoGrades, AssignLatePenalties,
                                            CheckCellMetadata]
     # Feedback is rendered from the autograded notebook, which holds the restored hidden tests.
-    c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, SanitizeHTML, CSSHTMLHeaderPreprocessor]
+    c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, CourseSanitizeHTML,
+                                             CSSHTMLHeaderPreprocessor]
     c.ClearHiddenTests.enforce_metadata = False
     # nbgrader's feedback template, with MathJax loaded from beside the feedback files (no network)
     c.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), str(_nbgrader_templates())]

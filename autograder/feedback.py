@@ -3,7 +3,10 @@
 Every test cell's outputs are replaced by the grader's verdict (visible cases in full; hidden cases
 pass or fail and the exception type only: never their inputs, what the code printed, or messages);
 records are removed; other outputs are capped in size; HTML and markdown are sanitised, so that
-neither the instructor's formgrader nor the student's browser runs anything a submission wrote.
+neither the instructor's formgrader nor the student's browser runs anything a submission wrote. A
+markdown cell whose text is word for word the course's own (from a solution or released notebook) is
+left as the instructor wrote it (its ``<br>`` in tables, its ``<`` in code); any other markdown cell
+is sanitised (:class:`CourseSanitizeHTML`).
 
 Math is typeset by a copy of MathJax in the feedback folder (:data:`MATHJAX_FOLDER`, beside the
 students' folders, written once per batch), which the pages load by a relative path
@@ -12,6 +15,7 @@ students' folders, written once per batch), which the pages load by a relative p
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 from pathlib import Path
@@ -21,6 +25,7 @@ from nbconvert.preprocessors.sanitize import SanitizeHTML
 
 from course_utils.grading import RECORD_MIME
 
+from .course import NOTEBOOKS, SOLUTIONS
 from .scoring import ExerciseScore
 
 #: Characters of text kept per output, and bytes of an image, in feedback.
@@ -30,6 +35,29 @@ MAX_IMAGE = 2 << 20
 MATHJAX_FOLDER = "_mathjax"
 #: A link target that runs code: ``[x](javascript:...)``, ``<javascript:...>``, ``[x]: javascript:...``.
 _UNSAFE_URL = re.compile(r"(?im)(\]\(\s*<?|<|^\s*\[[^\]]*\]:\s*)(javascript|vbscript|data)\s*:")
+
+
+@functools.cache
+def course_markdown() -> frozenset[str]:
+    """The text of every markdown cell of the course's solution and released notebooks."""
+    texts = set()
+    for path in [*SOLUTIONS.glob("*/*.ipynb"), *NOTEBOOKS.glob("*/*.ipynb")]:
+        texts.update(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    return frozenset(texts)
+
+
+class CourseSanitizeHTML(SanitizeHTML):
+    """nbconvert's sanitiser, except for markdown cells that are the course's own text, word for word.
+
+    Sanitising markdown as HTML escapes every ``<`` and ``>`` outside the tags it allows, which shows
+    ``<br>`` in a table, ``&lt;`` inside inline code and a ``>`` quote as text. The instructor's cells
+    need no sanitising; a cell a student wrote or changed by a single character is sanitised in full.
+    """
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type == "markdown" and cell.source in course_markdown():
+            return cell, resources
+        return super().preprocess_cell(cell, resources, cell_index)
 
 
 def _cap(output) -> bool:
@@ -70,7 +98,7 @@ def prepare(path: Path, scores: dict[str, ExerciseScore]) -> None:
                                                    text=scores[grade_id[5:]].report() + "\n")]
         else:
             cell.outputs = [o for o in cell.outputs if _cap(o)]
-    nb, _ = SanitizeHTML().preprocess(nb, {})
+    nb, _ = CourseSanitizeHTML().preprocess(nb, {})
     nbformat.write(nb, path)
 
 

@@ -53,7 +53,7 @@ class Assignment:
 
 def load_assignment(name: str, folder: Path) -> Assignment:
     visible, hidden = store.load(visible_reference_file(name)), store.load(hidden_reference_file(name))
-    cases_file = store.save(folder / "cases.pt", grader_cases(name, visible))
+    cases_file = store.save(folder / "cases.pt", grader_cases(name, visible, hidden))
     return Assignment(name, specs.exercises(name), visible, hidden, cases_file)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from course_utils import store
 from course_utils.checks import compare
-from course_utils.grading import CASES_ENV
+from course_utils.grading import CASES_ENV, RAISES
 
 from . import assignments as specs
 from .course import SOLUTIONS, hidden_reference_file, visible_reference_file
@@ -23,24 +23,43 @@ from .notebook_run import execute_copy
 from .scoring import records_from_notebook
 
 
-def grader_cases(name: str, visible: dict | None = None) -> dict[str, Any]:
-    """The cases file a graded kernel reads: every input, and the expected outputs of the visible
-    cases only (taken from ``visible`` references when given). Hidden expected values never enter it."""
+def grader_cases(name: str, visible: dict | None = None, hidden: dict | None = None,
+                 record_replays: bool = False) -> dict[str, Any]:
+    """The cases file a graded kernel reads: every input, the replays of what each exercise builds on
+    (sealed, from the ``visible`` and ``hidden`` references when given), and the expected outputs of the
+    visible cases only. Hidden expected values never enter it. ``record_replays``: the file for
+    ``cvcourse references``, whose kernel records the replays."""
     exercises = {}
     for ex in specs.exercises(name):
         entry = {**ex.rules(),
                  "visible": [specs.case_to_dict(c) for c in ex.visible],
                  "hidden": [specs.case_to_dict(c) for c in ex.hidden]}
-        if visible is not None:
-            for case, ref in zip(entry["visible"], visible["exercises"][ex.name]["cases"]):
-                case["expected"] = ref["expected"]
+        for which, refs in (("visible", visible), ("hidden", hidden)):
+            if refs is None:
+                continue
+            for case, ref in zip(entry[which], refs["exercises"][ex.name]["cases"]):
+                if which == "visible":
+                    case["expected"] = ref["expected"]
+                if ref.get("replay"):
+                    case["replay"] = ref["replay"]
         exercises[ex.name] = entry
-    return {"meta": {"assignment": name}, "exercises": exercises}
+    return {"meta": {"assignment": name, "record_replays": record_replays}, "exercises": exercises}
+
+
+def _raised(record: dict, case: specs.Case) -> str | None:
+    """What is wrong with the solution's record of ``case`` (None: nothing): it must raise exactly when
+    the case says so, and then the exception the case names."""
+    if case.raises:
+        if case.raises not in record.get("error_types", []):
+            return f"should raise {case.raises} but " + (f"raised {record['error']}" if "error" in record
+                                                          else "returned")
+        return None
+    return f"raised {record['error']}" if "error" in record else None
 
 
 def run_solution(name: str, device: str, workdir: Path) -> dict[str, Any]:
     """Execute the solution notebook on every case; returns ``{exercise: {"visible"|"hidden": [...]}}``."""
-    cases_file = store.save(workdir / "cases.pt", grader_cases(name))
+    cases_file = store.save(workdir / "cases.pt", grader_cases(name, record_replays=True))
     nb, _ = execute_copy(SOLUTIONS / name, f"{name}.ipynb", workdir / "run", **{
         CASES_ENV: str(cases_file), "COURSE_DEVICE": device,
         "NBGRADER_EXECUTION": "autograde", "COURSE_FIGURE_DIR": str(workdir / "figures")})
@@ -50,10 +69,33 @@ def run_solution(name: str, device: str, workdir: Path) -> dict[str, Any]:
             results = records.get(ex.name, {}).get(which)
             if results is None:
                 raise RuntimeError(f"{name}: the solution notebook never ran CHECK.{which}({ex.name!r}, ...)")
-            errors = [r["error"] for r in results if "error" in r]
-            if errors:
-                raise RuntimeError(f"{name}: the solution of {ex.name} raised on a {which} case: {errors[0]}")
+            for case, record in zip(getattr(ex, which), results):
+                wrong = _raised(record, case)
+                if wrong:
+                    raise RuntimeError(f"{name}: the solution of {ex.name} {wrong} on a {which} case")
+    _check_replays(name, records)
     return records
+
+
+def _check_replays(name: str, records: dict[str, Any]) -> None:
+    """Every exercise that builds on others replays some of their calls, and no replay answers a hidden
+    case of another exercise (its key would be that case's key; visible answers are public anyway)."""
+    case_keys = {r.get("key"): ex for ex, rec in records.items() for r in rec["hidden"] if r.get("key")}
+    for ex in specs.exercises(name):
+        replayed = set()
+        for which in ("visible", "hidden"):
+            for record in records[ex.name][which]:
+                for dep, entries in (record.get("replay") or {}).items():
+                    replayed.add(dep)
+                    for entry in entries:
+                        other = case_keys.get(entry["key"])
+                        if other is not None and other != ex.name:
+                            raise RuntimeError(f"{name}: a replay of {dep} inside {ex.name} would answer a "
+                                               f"hidden case of {other}: change the inputs of one of them")
+        missing = set(ex.builds_on) - replayed
+        if missing:
+            raise RuntimeError(f"{name}: the solution of {ex.name} never calls {', '.join(sorted(missing))}, "
+                               f"which its spec says it builds on")
 
 
 def build(name: str, device: str = "cpu") -> tuple[dict, dict]:
@@ -65,12 +107,13 @@ def build(name: str, device: str = "cpu") -> tuple[dict, dict]:
     for which in ("visible", "hidden"):
         exercises = {}
         for ex in specs.exercises(name):
-            cases = getattr(ex, which)
-            exercises[ex.name] = {
-                **ex.rules(),
-                "cases": [dict(specs.case_to_dict(c), expected=r["output"])
-                          for c, r in zip(cases, records[ex.name][which])],
-            }
+            cases = []
+            for c, r in zip(getattr(ex, which), records[ex.name][which]):
+                case = dict(specs.case_to_dict(c), expected={RAISES: c.raises} if c.raises else r["output"])
+                if r.get("replay"):
+                    case["replay"] = r["replay"]
+                cases.append(case)
+            exercises[ex.name] = {**ex.rules(), "cases": cases}
         files.append({"meta": dict(meta, visibility=which), "exercises": exercises})
     return files[0], files[1]
 

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import store
+from . import replay, store
 from .checks import CheckFailed, compare
 from .device import deterministic, get_device
 
@@ -121,15 +121,22 @@ def _student_traceback(exc: BaseException) -> str:
     return text[-3000:]
 
 
-def run_case(fn: Callable, case: dict, numpy: bool, device: torch.device, trace: bool = True) -> dict[str, Any]:
+def run_case(fn: Callable, case: dict, numpy: bool, device: torch.device, trace: bool = True,
+             builds_on: list[str] = (), record_replays: bool = False) -> dict[str, Any]:
     """Call ``fn`` on one case and record what happened.
 
-    Returns a dict with ``output`` (made storable) or ``error`` (``"Type: message"``), and the facts the
-    grader judges besides the values: ``names`` (the parameter names of the positional arguments),
-    ``arrays`` (``"numpy"``, ``"torch"``, ``"mixed"`` or None: the kind of arrays returned),
-    ``changed`` (the arguments whose arrays the call changed in place), ``aliases`` (the arguments
-    whose memory the output shares) and, with ``trace``, ``traceback`` (starting in ``fn``).
-    Every array argument is kept in a pristine copy and compared after the call.
+    Returns a dict with ``output`` (made storable) or ``error`` (``"Type: message"``, and
+    ``error_types``: the names of its class and base classes), and the facts the grader judges besides
+    the values: ``names`` (the parameter names of the positional arguments), ``arrays`` (``"numpy"``,
+    ``"torch"``, ``"mixed"`` or None: the kind of arrays returned), ``changed`` (the arguments whose
+    arrays the call changed in place), ``aliases`` (the arguments whose memory the output shares) and,
+    with ``trace``, ``traceback`` (starting in ``fn``). Every array argument is kept in a pristine copy
+    and compared after the call.
+
+    ``builds_on`` names what ``fn`` builds on (see :mod:`course_utils.replay`): with
+    ``record_replays`` (``cvcourse references``) their calls are recorded (``replay``, and ``key``,
+    the replay key of this case itself); otherwise the case's ``replay`` answers them, and
+    ``replayed`` and ``own`` count the calls answered by the reference and by the student's own code.
     """
     args = prepare_args(list(case.get("args", [])), numpy, device)
     kwargs = prepare_args(dict(case.get("kwargs", {})), numpy, device)
@@ -138,8 +145,12 @@ def run_case(fn: Callable, case: dict, numpy: bool, device: torch.device, trace:
     inputs += [(name, a) for key, value in kwargs.items() for name, a in _arrays(value, str(key))]
     kept = [(name, a, _copy(a)) for name, a in inputs]
     record: dict[str, Any] = {"names": names}
+    calls = replay.Recorder() if record_replays else replay.Replayer(dict(case.get("replay") or {}), device)
+    if record_replays:
+        record["key"] = replay.case_key(fn, args, kwargs)
     try:
-        with deterministic(), warnings.catch_warnings(), np.errstate(all="ignore"):
+        with deterministic(), warnings.catch_warnings(), np.errstate(all="ignore"), \
+                calls.patched(replay.namespace_of(fn), list(builds_on)):
             warnings.simplefilter("ignore")
             out = fn(*args, **kwargs)
         record.update(output=store.to_storable(out), arrays=array_library(out))
@@ -149,8 +160,13 @@ def run_case(fn: Callable, case: dict, numpy: bool, device: torch.device, trace:
     except Exception as exc:  # the student's code may raise anything; KeyboardInterrupt still stops
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         record["error"] = f"{type(exc).__name__}: {exc} (line {frame.lineno} of {frame.name})"
+        record["error_types"] = [c.__name__ for c in type(exc).__mro__ if c not in (object, BaseException)]
         if trace:
             record["traceback"] = _student_traceback(exc)
+    if record_replays:
+        record["replay"] = calls.calls
+    else:
+        record.update({k: dict(v) for k, v in (("replayed", calls.hits), ("own", calls.misses)) if v})
     changed = [name for name, a, copy in kept if not _unchanged(a, copy)]
     if changed:
         record["changed"] = changed
@@ -184,28 +200,64 @@ def _returns(rules: dict[str, Any]) -> str:
     return rules.get("returns") or ("numpy" if rules.get("numpy", True) else "torch")
 
 
+#: The expected output of a case that must raise: ``{RAISES: "ValueError"}`` (a subclass counts too).
+RAISES = "<raises>"
+
+
+def _own_calls(result: dict) -> tuple[str, ...]:
+    """Lines naming the calls of what the exercise builds on that its own code answered (no replay)."""
+    own = result.get("own") if isinstance(result.get("own"), dict) else {}
+    return tuple(f"{n} call(s) of {_clean(name)} went to your own {_clean(name)}: their arguments were not "
+                 f"the reference's, bit for bit (the reference's answers are used only for those)"
+                 for name, n in list(own.items())[:4] if isinstance(n, int))
+
+
+def _judge_raise(result: dict, want: str) -> Verdict:
+    """A case that must raise ``want``."""
+    if "error" not in result:
+        return Verdict(False, f"returned without raising; the spec asks for {want}", f"raised no {want}")
+    types = result.get("error_types") if isinstance(result.get("error_types"), list) else []
+    kind = str(result["error"]).split(":", 1)[0].strip()
+    kind = kind if kind.isidentifier() else "an exception"
+    if want in types:
+        return Verdict(True, f"raised {kind} as the spec asks")
+    trace = str(result.get("traceback", ""))[-3000:]
+    return Verdict(False, f"raised {str(result['error'])[:300]}; the spec asks for {want}",
+                   f"raised {kind} instead of {want}", tuple(trace.rstrip().splitlines()))
+
+
 def judge(result: Any, expected: Any, rules: dict[str, Any]) -> Verdict:
     """Judge one recorded result (see :func:`run_case`) against its expected output.
 
     ``rules`` holds the exercise's ``numpy``, ``rtol``, ``atol`` and optionally ``fields`` (names of
     a tuple result's items), ``returns`` (``"numpy"`` or ``"torch"``: the arrays it returns; default
     those it is called with) and ``copies`` (the output may not share memory with an input). The
-    checks, in order: it returned, it left its inputs unchanged, no aliasing where a copy is promised,
-    the kind of arrays, then :func:`compare` with the dtype (shape, dtype, values).
+    checks, in order: it left its inputs unchanged; for a case whose expected output is
+    ``{RAISES: name}``, that it raised that exception; else that it returned, no aliasing where a copy
+    is promised, the kind of arrays, then :func:`compare` with the dtype (shape, dtype, values). A
+    failure also names the calls of what the exercise builds on that the student's own code answered.
     """
     if not isinstance(result, dict) or not ({"output"} <= set(result) or {"error"} <= set(result)):
         return Verdict(False, "no usable output was recorded", "no output")
     changed = result.get("changed") if isinstance(result.get("changed"), list) else []
     changed_text = ", ".join(sorted({_clean(n) for n in changed[:8]}))
+    if changed:
+        return Verdict(False, f"changed its input {changed_text} in place (copy it before you modify it)",
+                       f"changed its input {changed_text} in place")
+    if isinstance(expected, dict) and set(expected) == {RAISES}:
+        return _judge_raise(result, str(expected[RAISES]))
+    verdict = _judge_output(result, expected, rules)
+    return verdict if verdict.ok else Verdict(False, verdict.message, verdict.failure,
+                                              verdict.details + _own_calls(result))
+
+
+def _judge_output(result: dict, expected: Any, rules: dict[str, Any]) -> Verdict:
     if "error" in result:
         kind = str(result["error"]).split(":", 1)[0].strip()
         kind = kind if kind.isidentifier() else "an exception"
         trace = str(result.get("traceback", ""))[-3000:]
         return Verdict(False, f"raised {str(result['error'])[:300]}", f"raised {kind}",
                        tuple(trace.rstrip().splitlines()))
-    if changed:
-        return Verdict(False, f"changed its input {changed_text} in place (copy it before you modify it)",
-                       f"changed its input {changed_text} in place")
     aliases = result.get("aliases") if isinstance(result.get("aliases"), list) else []
     if rules.get("copies") and aliases:
         names = ", ".join(sorted({_clean(n) for n in aliases[:8]}))
@@ -313,6 +365,11 @@ class Checker:
         spec = self._load(which, path)["exercises"].get(name)
         return None if spec is None else (spec, spec["cases"])
 
+    def _recording(self) -> bool:
+        """Whether ``cvcourse references`` runs this kernel (its cases file asks for the replays)."""
+        cases_file = os.environ.get(CASES_ENV)
+        return bool(cases_file) and bool(self._load("grader", Path(cases_file))["meta"].get("record_replays"))
+
     # -- recording for the grader ------------------------------------------------------------
     @staticmethod
     def _record(name: str, which: str, results: list[dict]) -> None:
@@ -345,7 +402,9 @@ class Checker:
             if quiet:  # what the function prints on hidden inputs stays out of the notebook
                 stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
                 stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
-            results = [run_case(fn, case, spec["numpy"], device, trace=not quiet) for case in cases]
+            results = [run_case(fn, case, spec["numpy"], device, trace=not quiet,
+                                builds_on=spec.get("builds_on", []), record_replays=self._recording())
+                       for case in cases]
         self._record(name, which, results)
         if not all("expected" in case for case in cases):
             print(f"{name}: {len(cases)} {which} case(s) recorded for the grader")

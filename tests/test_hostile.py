@@ -130,6 +130,9 @@ def _attacks(out: Path, port: int) -> dict[str, tuple[nbformat.NotebookNode, flo
     manual = next(c for c in xss.cells if c.cell_type == "markdown" and _nbgrader(c).get("solution"))
     manual.source = ("<script>alert('xss')</script> <img src=x onerror=\"alert('img')\"> "
                      "[click](javascript:alert('link'))")
+    # an instructor's cell with a table of <br> (kept as written when untouched) with one more line
+    table = next(c for c in xss.cells if c.cell_type == "markdown" and "<br>" in c.source)
+    table.source += "\n<script>alert('table')</script>"
     leaky = filled(NAME)  # right on the visible cases, then prints and raises with the hidden inputs
     alone = specs.bugs(NAME)[0].exercise  # no other exercise calls it
     spec = next(ex for ex in specs.exercises(NAME) if ex.name == alone)
@@ -269,6 +272,7 @@ def test_feedback_leaks_nothing_and_runs_nothing(hostile_batch):
     for text in ((out / "feedback" / "l_xss" / f"{NAME}.html").read_text(), _autograded(out, "l_xss")):
         assert "alert('xss')" in text or "alert(&#x27;xss" in text or "alert(&#39;xss" in text  # shown, as text
         assert not re.search(r"<script>\s*alert|<img[^>]*onerror|href=.?javascript:", text)
+        assert "alert('table')" in text or "alert(&#x27;table" in text or "alert(&#39;table" in text
     for student in hostile_batch["attacks"]:
         html = out / "feedback" / student / f"{NAME}.html"
         if html.exists():

@@ -133,6 +133,8 @@ def test_feedback_and_csv(graded_samples, name):
         html = (out / "feedback" / student / f"{name}.html").read_text()
         assert "CHECK.hidden" not in html and "BEGIN HIDDEN TESTS" not in html
         assert "Grader:" in html
+        # the course's own markdown is shown as written: its tables' <br> are line breaks, not text
+        assert "&lt;br&gt;" not in html and "&amp;lt;" not in html
     rows = list(csv.DictReader(open(out / "grades.csv")))
     perfect = next(r for r in rows if r["student"] == "perfect" and r["assignment"] == name)
     assert float(perfect["auto_score"]) == float(perfect["auto_max"]) > 0

@@ -22,10 +22,27 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Case:
-    """One call of an exercise: ``fn(*args, **kwargs)``. Arrays may be numpy or torch."""
+    """One call of an exercise: ``fn(*args, **kwargs)``. Arrays may be numpy or torch.
+
+    ``raises``: the name of the exception the call must raise (a subclass counts); empty: it returns.
+    """
 
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
+    raises: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule that an exercise's docstring states, beside what checks it.
+
+    ``checked_by`` is ``"every case"`` (a check the grader applies to every case: dtype, inputs left
+    unchanged, the kind of arrays), or case labels such as ``"visible 1, hidden 3"`` (1-based),
+    optionally followed by ``": "`` and what those cases hold.
+    """
+
+    text: str
+    checked_by: str
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,10 @@ class Exercise:
         returns: ``"numpy"`` or ``"torch"``, the kind of arrays the exercise returns; empty: the kind
             it is called with (``numpy``). Python numbers are judged by kind (see course_utils.checks).
         copies: the spec promises a new array: an output sharing memory with an input fails.
+        builds_on: names (functions, module classes) in the student's namespace that the answer is
+            meant to call, each another exercise: on every case their calls get the reference's
+            answers (:mod:`course_utils.replay`), so a bug in one of them costs only its own exercise.
+        spec_rules: every rule the docstring states, each with the cases that check it.
     """
 
     name: str
@@ -61,12 +82,15 @@ class Exercise:
     fields: tuple[str, ...] = ()
     returns: str = ""
     copies: bool = False
+    builds_on: tuple[str, ...] = ()
+    spec_rules: tuple[Rule, ...] = ()
 
     def rules(self) -> dict[str, Any]:
         """What the notebook side and the scorer need to know of the exercise besides its cases: the
         rules :func:`course_utils.grading.judge` applies to each case, the hint and the forbidden calls."""
         return {"numpy": self.numpy, "rtol": self.rtol, "atol": self.atol, "fields": list(self.fields),
-                "returns": self.returns, "copies": self.copies, "hint": self.hint, "forbids": list(self.forbids)}
+                "returns": self.returns, "copies": self.copies, "hint": self.hint, "forbids": list(self.forbids),
+                "builds_on": list(self.builds_on)}
 
 
 @dataclass(frozen=True)

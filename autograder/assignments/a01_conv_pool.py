@@ -106,6 +106,7 @@ EXERCISES = [
     ),
     Exercise(
         name="conv_forward_naive",
+        builds_on=("conv_output_size",),
         points=3,
         **_conv_cases(100, last=((1, 1, 4, 4), 1, (4, 4), 1, 0)),
         **_FLOAT,
@@ -156,6 +157,7 @@ EXERCISES = [
     ),
     Exercise(
         name="conv_forward_im2col",
+        builds_on=("conv_output_size", "im2col"),
         points=1,
         **_conv_cases(400, last=((4, 3, 12, 12), 6, (3, 3), 1, 1)),
         **_FLOAT,

@@ -139,6 +139,7 @@ EXERCISES = [
     ),
     Exercise(
         name="down",
+        builds_on=("DoubleConv",),
         points=1,
         visible=[
             _module(3, 6, seed=210, shape=(2, 3, 8, 8)),
@@ -157,6 +158,7 @@ EXERCISES = [
     ),
     Exercise(
         name="up",
+        builds_on=("DoubleConv",),
         points=2,
         visible=[
             _up(8, 4, (3, 3), (6, 6), seed=310),
@@ -179,6 +181,7 @@ EXERCISES = [
     ),
     Exercise(
         name="unet",
+        builds_on=("DoubleConv", "Down", "Up"),
         points=3,
         visible=[
             _module(3, 7, seed=410, shape=(1, 3, 16, 16), base=4, depth=2),
@@ -263,6 +266,7 @@ EXERCISES = [
     ),
     Exercise(
         name="mean_iou",
+        builds_on=("iou_per_class",),
         points=1,
         visible=[
             Case(args=(TINY_CONF,)),

@@ -255,6 +255,7 @@ EXERCISES = [
     ),
     Exercise(
         name="encode_boxes",
+        builds_on=("convert_boxes",),
         points=1,
         visible=[
             Case(args=(_t([[2.0, 3.0, 12.0, 23.0]]), _t([[0.0, 0.0, 10.0, 10.0]]))),
@@ -276,6 +277,7 @@ EXERCISES = [
     ),
     Exercise(
         name="decode_boxes",
+        builds_on=("convert_boxes",),
         points=1,
         visible=[
             Case(args=(_t([[0.2, 0.8, 0.0, math.log(2.0)]]), _t([[0.0, 0.0, 10.0, 10.0]]))),
@@ -365,6 +367,7 @@ EXERCISES = [
     ),
     Exercise(
         name="rpn_loss",
+        builds_on=("smooth_l1_loss",),
         points=1,
         visible=[
             Case(args=(_normal((20,), 910, 2.0), _normal((20, 4), 911, 0.5), _normal((20, 4), 912, 0.5),
@@ -436,6 +439,7 @@ EXERCISES = [
     ),
     Exercise(
         name="fast_rcnn_loss",
+        builds_on=("smooth_l1_loss",),
         points=1,
         visible=[
             _head(1210, 8, 4, labels=[0, 2, 1, 0, 3, 0, 0, 1]),
@@ -476,6 +480,7 @@ EXERCISES = [
     ),
     Exercise(
         name="nms",
+        builds_on=("box_iou",),
         points=2,
         visible=[
             Case(args=(_t(NMS_BOXES), _t(NMS_SCORES), 0.5)),
@@ -504,6 +509,7 @@ EXERCISES = [
     ),
     Exercise(
         name="batched_nms",
+        builds_on=("nms",),
         points=1,
         visible=[
             Case(args=(_t([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [0.0, 0.0, 10.0, 10.0]]),
@@ -526,6 +532,7 @@ EXERCISES = [
     ),
     Exercise(
         name="match_detections",
+        builds_on=("box_iou",),
         points=1,
         visible=[
             Case(args=(_t(MATCH_BOXES), _t(MATCH_SCORES), _t(MATCH_GT))),

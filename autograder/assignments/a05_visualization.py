@@ -241,6 +241,7 @@ EXERCISES = [
     ),
     Exercise(
         name="modified_backprop",
+        builds_on=("relu_backward",),
         points=2,
         visible=[
             Case(args=("paper", 0, _t(PAPER_IMAGE), 1, "backprop")),
@@ -372,6 +373,7 @@ EXERCISES = [
     ),
     Exercise(
         name="visualize",
+        builds_on=("ascent_step", "gaussian_blur", "clip_small"),
         points=2,
         visible=[
             Case(args=("tiny", 4, 1, 12, 5.0), kwargs={"steps": 40, "lr": 0.05, "l2": 0.001}),

@@ -108,7 +108,7 @@ def grade_program(name: str, bugs: list[specs.Bug] = (), alternatives: list[Alte
     sent: list = []
     printed = io.StringIO()
     with tempfile.TemporaryDirectory() as tmp:
-        cases = store.save(Path(tmp) / "cases.pt", grader_cases(name, visible))
+        cases = store.save(Path(tmp) / "cases.pt", grader_cases(name, visible, hidden))
         old = os.environ.get(CASES_ENV)
         os.environ[CASES_ENV] = str(cases)
         namespace: dict = {"__name__": "__main__"}
