@@ -13,6 +13,7 @@ apart; the command exits non-zero.
 from __future__ import annotations
 
 import shutil
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -182,6 +183,7 @@ def grade(submissions: Path | None, out: Path, names: list[str], progress: Calla
 
     results = []
     for submission in batch:
+        start = time.perf_counter()
         try:
             result = grade_submission(nb_api, loaded[submission.assignment], submission, out, sandboxed)
         except Exception as exc:  # noqa: BLE001 - one job's failure must not end the batch
@@ -192,7 +194,8 @@ def grade(submissions: Path | None, out: Path, names: list[str], progress: Calla
         results.append(result)
         progress(f"{result.student:>12} {result.assignment}: "
                  f"{sum(s.earned for s in result.exercises.values()):g}/{result.auto_max:g} automatic points"
-                 + ("" if result.status == "graded" else f" ({result.status})"))
+                 + ("" if result.status == "graded" else f" ({result.status})")
+                 + f" [{time.perf_counter() - start:.0f} s]")
 
     for result in results:
         test_ids = {f"test_{ex.name}" for ex in loaded[result.assignment].exercises}

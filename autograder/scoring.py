@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from course_utils.grading import RECORD_MIME, case_lines, judge, rules_text
+from course_utils.grading import RECORD_MIME, case_lines, choose_hint, judge, rules_text
 
 from .assignments import Exercise
 
@@ -41,6 +41,7 @@ class ExerciseScore:
     problems: list[str] = field(default_factory=list)
     visible_lines: list[str] = field(default_factory=list)
     forbidden: list[str] = field(default_factory=list)
+    hint: str = ""
 
     @property
     def ok(self) -> bool:
@@ -56,6 +57,7 @@ class ExerciseScore:
         lines = [f"Grader: {self.name}: {counts} case(s) match the reference "
                  f"-> {self.earned:g} of {self.points:g} point(s)."]
         lines += [f"  {line}" for line in self.visible_lines]
+        lines += [f"  Hint: {self.hint}"] if self.hint and not self.ok else []
         lines += [f"  - points withheld: {f}" for f in self.forbidden]
         lines += [f"  - {p}" for p in self.problems[:8]]
         return "\n".join(lines)
@@ -96,16 +98,17 @@ def records_from_notebook(nb, names: Iterable[str]) -> dict[str, dict[str, Any]]
     return records
 
 
-def _check(which: str, index: int, result: Any, case: dict, ex: Exercise) -> tuple[bool, list[str]]:
-    """Whether one recorded result matches its case, and the lines the student may see about it
-    (for a hidden case: pass or fail and the kind of check that failed, no value)."""
+def _check(which: str, index: int, result: Any, case: dict, ex: Exercise) -> tuple[bool, list[str], str]:
+    """Whether one recorded result matches its case, the lines the student may see about it (for a
+    hidden case: pass or fail and the kind of check that failed, no value), and that kind."""
     verdict = judge(result, case["expected"], ex.rules())
-    return verdict.ok, case_lines(which, index, case, result, verdict)
+    return verdict.ok, case_lines(which, index, case, result, verdict), verdict.failure
 
 
 def score_exercise(ex: Exercise, recorded: Any, visible_cases: list[dict], hidden_cases: list[dict]) -> ExerciseScore:
     """Score one exercise from its records against the reference cases (each with ``expected``)."""
     score = ExerciseScore(ex.name, ex.points)
+    failures: list[str] = []
     for which, cases in (("visible", visible_cases), ("hidden", hidden_cases)):
         score.total[which] = len(cases)
         results = recorded.get(which) if isinstance(recorded, dict) else None
@@ -118,12 +121,16 @@ def score_exercise(ex: Exercise, recorded: Any, visible_cases: list[dict], hidde
         if which == "visible" and cases:
             score.visible_lines.append(rules_text(ex.rules()))
         for i, (result, case) in enumerate(zip(results, cases), 1):
-            ok, lines = _check(which, i, result, case, ex)
+            ok, lines, failure = _check(which, i, result, case, ex)
             score.passed[which] += ok
+            if not ok:
+                failures.append(failure)
             if which == "visible":
                 score.visible_lines += lines
             elif not ok:
                 score.problems += lines
+    if failures:
+        score.hint = choose_hint(ex.rules(), failures)
     return score
 
 

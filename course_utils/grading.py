@@ -313,6 +313,32 @@ def case_lines(which: str, index: int, case: dict, result: Any, verdict: Verdict
         [f"    {line}" for line in verdict.details]
 
 
+#: Hints for failures that mean the same in every exercise (keyed by the first word of the failure
+#: kind); a wrong shape or wrong values get the exercise's own hint.
+KIND_HINTS = {
+    "dtype": "Give the output the dtype the docstring names: create arrays with an explicit dtype (or keep "
+             "the input's), and return Python int or float where it asks for a number.",
+    "type": "Return the kind of arrays the docstring names: numpy arrays for numpy inputs, torch tensors for "
+            "tensors (np.asarray / torch.as_tensor at the end if you computed with the other library).",
+    "changed": "Your function modified one of its inputs in place: copy it first (x.copy() in numpy, "
+               "x.clone() in torch), or use operations that return new arrays instead of +=, [...] = or out=.",
+    "returned": "The docstring promises a new array: return a copy (.copy() / .clone()), not the input or a "
+                "view of it.",
+}
+
+
+def choose_hint(rules: dict[str, Any], failures: list[str]) -> str:
+    """The hint for a failed check: by the kind of the first failure that has one (a raised exception,
+    a changed input, a dtype...), else the exercise's own ``hint``."""
+    for failure in failures:
+        word = failure.split(" ", 1)[0] if failure else ""
+        if word == "raised" and rules.get("hint"):
+            continue  # the traceback says where; the exercise's hint says what to compute
+        if word in KIND_HINTS:
+            return KIND_HINTS[word]
+    return str(rules.get("hint") or "")
+
+
 def rules_text(rules: dict[str, Any]) -> str:
     """The rules of an exercise's cases, stated once above them."""
     want = _returns(rules)
@@ -412,13 +438,15 @@ class Checker:
         print(f"{name}: {len(cases)} {which} case(s); {rules_text(spec)}")
         if spec.get("forbids"):
             print(f"  rule: the answer may not use {', '.join(spec['forbids'])} (the grader withholds the points)")
-        failures = 0
+        failed = []
         for i, (case, result) in enumerate(zip(cases, results), 1):
             verdict = judge(result, case["expected"], spec)
-            failures += not verdict.ok
+            if not verdict.ok:
+                failed.append(verdict.failure)
             for line in case_lines("visible", i, case, result, verdict):
                 print(f"  {line}")
-        if failures:
-            hint = f"\nHint: {spec['hint']}" if spec.get("hint") else ""
-            raise CheckFailed(f"{name} failed {failures} of {len(cases)} {which} case(s).{hint}")
+        if failed:
+            hint = choose_hint(spec, failed)
+            hint = f"\nHint: {hint}" if hint else ""
+            raise CheckFailed(f"{name} failed {len(failed)} of {len(cases)} {which} case(s).{hint}")
         print(f"{name}: all {which} cases pass")

@@ -249,3 +249,22 @@ def test_the_run_summary_counts_what_was_graded():
     line = summary([SubmissionResult(f"s{i}", "01_conv_pool", status=s) for i, s in enumerate(statuses)])
     assert line == ("4 submission(s) graded: 3 in full, 1 failed part way, 1 not graded (the machine's fault: "
                     "grade again); 4 pair(s) missing")
+
+
+def test_the_hint_follows_what_failed():
+    from course_utils.grading import KIND_HINTS
+
+    def in_place(x):
+        x *= 2
+        return x
+
+    cases = [{"args": [x]} for x in X]
+    hints = {}
+    for fn in (_bad, in_place, lambda x: (2 * x).astype(np.float32)):
+        results = [run_case(fn, case, True, torch.device("cpu")) for case in cases]
+        ex = Exercise("double", 1, [None] * 2, [], hint="multiply by two")
+        score = score_exercise(ex, {"visible": results, "hidden": []},
+                               [dict(c, expected=2 * x) for c, x in zip(cases, X)], [])
+        hints[fn] = score.hint
+        assert f"Hint: {score.hint}" in score.report()
+    assert list(hints.values()) == ["multiply by two", KIND_HINTS["changed"], KIND_HINTS["dtype"]]
