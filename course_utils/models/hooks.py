@@ -1,4 +1,5 @@
-"""Looking inside a network: record a layer's activation and gradient, and the receptive field of a unit.
+"""Looking inside a network: record a layer's activation and gradient, run a network only up to a layer,
+and the receptive field of a unit.
 
 Layers are named as :meth:`torch.nn.Module.get_submodule` names them, e.g. ``"features.relu5"`` of the
 shapes classifier, ``"features.12"`` of SqueezeNet or ``"layer4"`` of a ResNet
@@ -11,7 +12,7 @@ set's boxes: the unit sees rows ``y0 .. y1 - 1`` and columns ``x0 .. x1 - 1``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -95,11 +96,69 @@ def capture(model: nn.Module, layer_name: str) -> Iterator[Captured]:
         record._handles.clear()
 
 
-# -- receptive fields ----------------------------------------------------------------------------------
+# -- running a network up to a layer ------------------------------------------------------------------
 
 
 class _Stop(Exception):
     """Raised by a forward hook to end a forward pass once the layer of interest has run."""
+
+
+def forward_to(model: nn.Module, layers: str | Sequence[str], x: torch.Tensor) \
+        -> torch.Tensor | dict[str, torch.Tensor]:
+    """The output of one layer (or of several) for the input ``x``, without running the rest of the network.
+
+    Forward hooks keep each layer's output and end the forward pass as soon as the last of the wanted
+    layers has run, so the layers after it cost nothing (the seed's ``net.forward(end=layer)``). The
+    outputs are the tensors of the autograd graph: when ``x`` requires grad, a value computed from them
+    backpropagates into ``x``. Every hook is removed before the function returns, also when the forward
+    pass fails; the model's mode, parameters and ``.grad`` are not touched. A layer that runs more than
+    once in one forward pass gives its first output.
+
+    Args:
+        model: the network.
+        layers: one name for ``model.get_submodule`` (e.g. ``"blocks.3"``, ``"features.relu3"``), or a
+            sequence of names.
+        x (Tensor[N, C, H, W]): the input batch.
+
+    Returns:
+        For one name: that layer's output (Tensor[N, C', h, w] for a convolutional layer). For a sequence:
+        a dict from each name to its output.
+
+    Raises:
+        AttributeError: if the model has no such layer.
+        RuntimeError: if a wanted layer did not run in the forward pass.
+        TypeError: if a wanted layer's output is not a single tensor.
+    """
+    names = [layers] if isinstance(layers, str) else list(layers)
+    modules = {name: model.get_submodule(name) for name in names}
+    outputs: dict[str, torch.Tensor] = {}
+
+    def keep(name: str):
+        def hook(_module: nn.Module, _inputs, output) -> None:
+            if name in outputs:
+                return
+            if not isinstance(output, torch.Tensor):
+                raise TypeError(f"forward_to: layer {name!r} returned {type(output).__name__}, not a tensor")
+            outputs[name] = output
+            if len(outputs) == len(names):
+                raise _Stop
+        return hook
+
+    handles = [module.register_forward_hook(keep(name)) for name, module in modules.items()]
+    try:
+        model(x)
+    except _Stop:
+        pass
+    finally:
+        for handle in handles:
+            handle.remove()
+    missing = [name for name in names if name not in outputs]
+    if missing:
+        raise RuntimeError(f"forward_to: layer(s) {', '.join(map(repr, missing))} did not run in the forward pass")
+    return outputs[layers] if isinstance(layers, str) else {name: outputs[name] for name in names}
+
+
+# -- receptive fields ----------------------------------------------------------------------------------
 
 
 def receptive_field(model: nn.Module, layer_name: str, input_size: tuple[int, int] = (64, 64),

@@ -29,7 +29,7 @@ from torch import nn
 from ..device import get_device
 from .efficientnet_lite import (EFFICIENTNET_LITE0, LITE_CAM_LAYER, LITE_MEAN, LITE_RESIZE, LITE_SIZE, LITE_STAGES,
                                 LITE_STD, WEIGHTS_PACKAGE, efficientnet_lite0, weights_path)
-from .preprocess import SHAPES_MEAN, SHAPES_STD, deprocess, preprocess
+from .preprocess import SHAPES_MEAN, SHAPES_STD, deprocess, input_range, preprocess
 from .shapes_cnn import SHAPES_CAM_LAYER, SHAPES_CLASSES, SHAPES_SIZE, WEIGHTS_PATH, load_shapes_cnn
 
 #: Set to 1 to never try a download (classrooms without network, tests).
@@ -98,6 +98,12 @@ class ModelInfo:
     def deprocess(self, x: torch.Tensor) -> torch.Tensor:
         """A model input Tensor[1, 3, H, W] -> image Tensor[3, H, W] in [0, 1] (see :func:`deprocess`)."""
         return deprocess(x, self.mean, self.std)
+
+    def input_range(self, dtype: torch.dtype = torch.float32,
+                    device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(low, high)``, two Tensor[3]: each channel's bounds for inputs made from images in [0, 1]
+        (see :func:`course_utils.models.input_range`)."""
+        return input_range(self.mean, self.std, dtype, device)
 
 
 def imagenet_classes() -> tuple[str, ...]:

@@ -74,3 +74,23 @@ def deprocess(x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN,
         raise ValueError(f"expected Tensor[1, {len(mean)}, H, W] or Tensor[{len(mean)}, H, W], got {tuple(x.shape)}")
     x = x.detach()
     return (x * _channel_stats(std, x) + _channel_stats(mean, x)).clamp(0, 1).cpu()
+
+
+def input_range(mean: Sequence[float], std: Sequence[float], dtype: torch.dtype = torch.float32,
+                device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The smallest and largest value of each channel of a normalised model input.
+
+    An image in [0, 1] becomes ``(image - mean) / std``, so channel ``c`` of a model input made from a
+    real image lies in ``[(0 - mean[c]) / std[c], (1 - mean[c]) / std[c]]``. Clipping an optimised input
+    to these bounds keeps it an image that :func:`deprocess` shows without clipping.
+
+    Args:
+        mean, std: per-channel statistics (as for :func:`preprocess`).
+        dtype, device: of the returned tensors.
+
+    Returns:
+        ``(low, high)``: two Tensor[C], ``-mean / std`` and ``(1 - mean) / std``.
+    """
+    m = torch.as_tensor(mean, dtype=torch.float64)
+    s = torch.as_tensor(std, dtype=torch.float64)
+    return (-m / s).to(dtype=dtype, device=device), ((1 - m) / s).to(dtype=dtype, device=device)
