@@ -1,11 +1,14 @@
-"""What the per-assignment oracle tests share: the committed reference cases, and a float64 check."""
+"""What the per-assignment oracle tests share: the committed reference cases, a float64 check, and the probe
+networks of course_utils.models.tiny re-run stage by stage with functional ops."""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from autograder.course import hidden_reference_file, visible_reference_file
 from course_utils import store
+from course_utils.models.tiny import probe_model
 
 
 def reference_cases(assignment: str, name: str, which=("visible", "hidden")) -> list[dict]:
@@ -23,3 +26,24 @@ def close(actual, expected, atol: float = 1e-10) -> None:
 def pair(v) -> tuple:
     """An int or a pair as a pair: ``3 -> (3, 3)``, ``(2, 3) -> (2, 3)``."""
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def probe_stages(kind, seed, relu=F.relu):
+    """The probe network as (layer name, function) stages: its parameters, functional ops, ``relu`` for ReLU."""
+    p = {name: v.detach() for name, v in probe_model(kind, seed).named_parameters()}
+    if kind == "paper":
+        return [("conv", lambda x: F.conv2d(x, p["conv.weight"])), ("relu", relu),
+                ("gap", lambda x: x.mean(dim=(2, 3))), ("fc", lambda x: x @ p["fc.weight"].T)]
+    return [("features.conv1", lambda x: F.conv2d(x, p["features.conv1.weight"], p["features.conv1.bias"], padding=1)),
+            ("features.relu1", relu), ("features.pool1", lambda x: F.max_pool2d(x, 2)),
+            ("features.conv2", lambda x: F.conv2d(x, p["features.conv2.weight"], p["features.conv2.bias"], padding=1)),
+            ("features.relu2", relu), ("gap", lambda x: x.mean(dim=(2, 3))),
+            ("fc", lambda x: x @ p["fc.weight"].T + p["fc.bias"])]
+
+
+def run_stages(stages, x, start=None, stop=None):
+    """``x`` through the stages after ``start`` up to and including ``stop`` (names; None: the ends)."""
+    names = [name for name, _ in stages]
+    for _, fn in stages[names.index(start) + 1 if start else 0:names.index(stop) + 1 if stop else None]:
+        x = fn(x)
+    return x

@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
@@ -23,6 +22,8 @@ from course_utils.images import tone_map
 from course_utils.models import load_shapes_cnn, receptive_field, receptive_field_analytic
 from course_utils.models.tiny import probe_model
 from reference_files import close as _close
+from reference_files import probe_stages as _stages
+from reference_files import run_stages as _run
 from reference_files import reference_cases
 
 A = "05_visualization"
@@ -138,27 +139,6 @@ def test_nearest_neighbours_cases_grade_a_tie():
 
 
 # -- the probe networks, stage by stage -----------------------------------------------------------------
-
-
-def _stages(kind, seed, relu=F.relu):
-    """The probe network as (layer name, function) stages: its parameters, functional ops, ``relu`` for ReLU."""
-    p = {name: v.detach() for name, v in probe_model(kind, seed).named_parameters()}
-    if kind == "paper":
-        return [("conv", lambda x: F.conv2d(x, p["conv.weight"])), ("relu", relu),
-                ("gap", lambda x: x.mean(dim=(2, 3))), ("fc", lambda x: x @ p["fc.weight"].T)]
-    return [("features.conv1", lambda x: F.conv2d(x, p["features.conv1.weight"], p["features.conv1.bias"], padding=1)),
-            ("features.relu1", relu), ("features.pool1", lambda x: F.max_pool2d(x, 2)),
-            ("features.conv2", lambda x: F.conv2d(x, p["features.conv2.weight"], p["features.conv2.bias"], padding=1)),
-            ("features.relu2", relu), ("gap", lambda x: x.mean(dim=(2, 3))),
-            ("fc", lambda x: x @ p["fc.weight"].T + p["fc.bias"])]
-
-
-def _run(stages, x, start=None, stop=None):
-    """``x`` through the stages after ``start`` up to and including ``stop`` (names; None: the ends)."""
-    names = [name for name, _ in stages]
-    for _, fn in stages[names.index(start) + 1 if start else 0:names.index(stop) + 1 if stop else None]:
-        x = fn(x)
-    return x
 
 
 def _input_gradient(stages, image, label):

@@ -395,11 +395,4 @@ BUGS = [
         replace="dream = octave.clone()",
         why="starts every octave from the plain photo, so the detail dreamed at the small scales is thrown away",
     ),
-    Bug(
-        exercise="gram_diversity",
-        find="value = cosines[rows, cols].mean()",
-        replace="value = cosines.mean()",
-        why="averages over all B x B pairs, each image with itself included, so the value never reaches 0 and "
-            "its scale depends on the batch size",
-    ),
 ]
