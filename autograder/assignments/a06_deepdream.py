@@ -391,8 +391,8 @@ BUGS = [
     ),
     Bug(
         exercise="deepdream",
-        find="dream = octave + detail",
-        replace="dream = octave.clone()",
+        find="        dream = octave + detail\n",
+        replace="        dream = octave.clone()\n",
         why="starts every octave from the plain photo, so the detail dreamed at the small scales is thrown away",
     ),
 ]
