@@ -185,9 +185,12 @@ def _compare_arrays(actual: Any, expected: Any, rtol: float, atol: float, check_
     if not bad.any():
         return Comparison(True, f"{described}, max abs err {max_abs:.1e}", max_abs, max_rel)
     where = np.argwhere(bad.reshape(a.shape) if a.ndim else bad)[0]
-    first = f" (first at index {tuple(int(i) for i in where)})" if a.ndim else ""
-    msg = (f"{described}: values differ at {int(bad.sum())} of {a.size} element(s){first}: "
-           f"max abs err {max_abs:.2e}, max rel err {max_rel:.2e}")
+    index = tuple(int(i) for i in where)
+    first = f" (first at index {index}: returned {a[index].item()!r}, expected {e[index].item()!r})" \
+        if a.ndim else f" (returned {a.item()!r}, expected {e.item()!r})"
+    # exact kinds (indices, counts, masks) differ or not: an error size says nothing about them
+    errors = "" if e.dtype.kind in "iub" else f": max abs err {max_abs:.2e}, max rel err {max_rel:.2e}"
+    msg = f"{described}: values differ at {int(bad.sum())} of {a.size} element(s){first}{errors}"
     return Comparison(False, msg, max_abs, max_rel, "values", small)
 
 
