@@ -218,7 +218,7 @@ def compare(actual: Any, expected: Any, rtol: float = 1e-7, atol: float = 1e-9, 
             return _fail(f"returned {len(actual)} items, expected {len(expected)}", "type")
         labels = list(fields) if fields and len(fields) == len(expected) else [f"item {i}" for i in range(len(expected))]
         parts = [compare(a, e, rtol, atol, check_dtype) for a, e in zip(actual, expected)]
-        if not fields and all(p.ok for p in parts) and all(number_kind(a) for a in actual):
+        if parts and not fields and all(p.ok for p in parts) and all(number_kind(a) for a in actual):
             plain = [a.item() if isinstance(a, np.generic) else a for a in actual]  # a tuple of numbers
             return Comparison(True, f"returned {tuple(plain)!r}", max(p.max_abs for p in parts),
                               max(p.max_rel for p in parts))

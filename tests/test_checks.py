@@ -33,6 +33,12 @@ def test_indices_and_counts_say_which_element_differs_without_error_sizes():
         in result.message and "err" not in result.message
 
 
+def test_tuples_of_numbers_read_as_one_value_and_empty_ones_pass():
+    assert compare((1, 2.5), (1, 2.5), check_dtype=True).message == "returned (1, 2.5)"
+    assert compare([], [], 0, 0).ok and compare((), (), 0, 0, check_dtype=True).ok
+    assert not compare((1, 2), (1, 3), check_dtype=True).ok
+
+
 def test_small_outputs_are_shown_side_by_side_and_large_ones_are_not():
     result = compare(np.array([[20.0, 1.0], [3.0, 4.0]]), np.array([[16.0, 1.0], [3.0, 4.0]]))
     assert result.details[0].split() == ["returned", "expected"]
