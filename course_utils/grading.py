@@ -14,7 +14,9 @@ A test cell calls ``CHECK.visible(name, fn)`` and, inside its hidden-tests block
 * the instructor (``CVCOURSE_HIDDEN_REFERENCES`` names the hidden reference file): hidden cases are
   checked directly against it.
 * ``cvcourse references``: same as the grader, but the cases carry no expected values; the recorded
-  outputs of the solution become the references.
+  outputs of the solution become the references, and the calls it makes to what each exercise builds
+  on are recorded as sealed replays (:mod:`course_utils.replay`), which every later run of that
+  exercise's cases gets.
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ import torch
 
 from . import replay, store
 from .checks import CheckFailed, compare
-from .probes import SIDE_EFFECT_FIELDS
 from .device import deterministic, get_device
+from .probes import SIDE_EFFECT_FIELDS
 
 CASES_ENV = "CVCOURSE_CASES"
 HIDDEN_ENV = "CVCOURSE_HIDDEN_REFERENCES"

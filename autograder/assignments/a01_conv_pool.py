@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import Bug, Case, Exercise, Rule, randn
+from . import Bug, Case, Exercise, Rule, UNCHANGED, forbids_rule, on_cases, randn
 
 #: The lecture's 5x5 input image and 3x3 filter (top-left output 16), as (1, 1, H, W) batches.
 SEED_IMAGE = np.array([[9, 4, 1, 2, 2],
@@ -36,39 +36,23 @@ _EXACT = {"rtol": 0.0, "atol": 0.0}
 _FLOAT = {"rtol": 1e-7, "atol": 1e-9}
 
 
-def _on(visible=(), hidden=(), what: str = "") -> str:
-    """``checked_by`` of a :class:`Rule`: ``"visible 1, hidden 2: what"`` from case numbers (1-based)."""
-    labels = ", ".join([f"visible {i}" for i in visible] + [f"hidden {i}" for i in hidden])
-    return f"{labels}: {what}" if what else labels
-
-
-#: The rules every exercise that takes arrays has, besides its own.
-_UNCHANGED = Rule("The input arrays are left unchanged (the rule every check states).",
-                  "every case: each array argument is compared with a pristine copy after the call")
-
-
-def _forbids(calls: str) -> Rule:
-    return Rule(f"Do not use {calls}; the grader withholds the points of an answer that does.",
-                "every case: the grader finds such calls in the answer cell (forbids) and withholds the points")
-
-
 def _conv_rules(channels: tuple, padded: tuple) -> tuple[Rule, ...]:
     """The rules of both forward convolutions, whose cases (:func:`_conv_cases`) share their layout but
     for the last hidden case; ``channels`` and ``padded`` are the hidden cases with C > 1 and padding > 0."""
-    every = _on((1, 2, 3), (1, 2, 3, 4, 5))
+    every = on_cases((1, 2, 3), (1, 2, 3, 4, 5))
     return (
         Rule("Cross-correlation, no kernel flip: out[n, f, i, j] = b[f] + sum over c, u, v of "
              "x_pad[n, c, i*stride + u, j*stride + v] * w[f, c, u, v].",
              every + ": visible 1 is the lecture's example (top-left 16)"),
-        Rule("b[f] is added to every output of filter f.", _on((2, 3), (1, 2, 3, 4, 5), "non-zero biases")),
-        Rule("The sum runs over all input channels.", _on((2, 3), channels, "C > 1")),
-        Rule("stride is the step of the window along H and W.", _on((3,), (2, 4), "stride 2 and 3")),
+        Rule("b[f] is added to every output of filter f.", on_cases((2, 3), (1, 2, 3, 4, 5), "non-zero biases")),
+        Rule("The sum runs over all input channels.", on_cases((2, 3), channels, "C > 1")),
+        Rule("stride is the step of the window along H and W.", on_cases((3,), (2, 4), "stride 2 and 3")),
         Rule("padding adds zeros on each side of H and W (N and C are not padded).",
-             _on((2,), padded, "padding 1 and 2")),
+             on_cases((2,), padded, "padding 1 and 2")),
         Rule("H' = conv_output_size(H, KH, stride, padding), W' likewise with KW (floor included).",
              every + ": shape of each output; hidden 4 needs the floor, hidden 1 and 4 have KH != KW"),
         Rule("The output is float64.", "every case: dtype"),
-        _UNCHANGED,
+        UNCHANGED,
     )
 
 
@@ -143,13 +127,13 @@ EXERCISES = [
         **_EXACT,
         hint="Use integer floor division: (in_size + 2*padding - kernel_size) // stride + 1.",
         spec_rules=(
-            Rule("floor((in_size + 2*padding - kernel_size) / stride) + 1.", _on((1, 2, 3), (1, 2, 3, 4, 5, 6))),
+            Rule("floor((in_size + 2*padding - kernel_size) / stride) + 1.", on_cases((1, 2, 3), (1, 2, 3, 4, 5, 6))),
             Rule("An exact int: integer arithmetic (//), not float division.",
                  "every case: the kind of the number (int, not float)"),
-            Rule("stride and padding default to 1 and 0.", _on((1,), (6,), "called without them")),
-            Rule("padding is added on each side of the axis.", _on((2,), (1, 2, 3), "padding 1, 2, 3")),
+            Rule("stride and padding default to 1 and 0.", on_cases((1,), (6,), "called without them")),
+            Rule("padding is added on each side of the axis.", on_cases((2,), (1, 2, 3), "padding 1, 2, 3")),
             Rule("The floor applies when stride does not divide in_size + 2*padding - kernel_size.",
-                 _on((), (2, 3, 5), "quotients 111.5, 2.5 and 5.5 (ties of round() included); visible 3 "
+                 on_cases((), (2, 3, 5), "quotients 111.5, 2.5 and 5.5 (ties of round() included); visible 3 "
                                     "and hidden 4 divide exactly")),
         ),
     ),
@@ -163,7 +147,7 @@ EXERCISES = [
              "kernel positions, then add b[f].",
         forbids=('torch.nn.functional.conv2d', 'torch.nn.Conv2d', 'scipy.signal', 'scipy.ndimage'),
         spec_rules=_conv_rules(channels=(1, 2, 3), padded=(2, 4)) + (
-            _forbids("a library convolution (F.conv2d, nn.Conv2d, scipy.signal, scipy.ndimage)"),
+            forbids_rule("a library convolution (F.conv2d, nn.Conv2d, scipy.signal, scipy.ndimage)"),
         ),
     ),
     Exercise(
@@ -188,17 +172,17 @@ EXERCISES = [
         forbids=('torch.nn.functional.conv2d', 'torch.nn.Conv2d', 'torch.autograd', 'scipy.signal', 'scipy.ndimage'),
         spec_rules=(
             Rule("(dx, dw, db) are the gradients of the loss sum(out * dout) of conv_forward_naive.",
-                 _on((1, 2), (1, 2, 3, 4, 5), "the references agree with autograd")),
+                 on_cases((1, 2), (1, 2, 3, 4, 5), "the references agree with autograd")),
             Rule("dx, dw and db have the shapes of x, w and b, float64.", "every case: shape and dtype of each"),
-            Rule("db sums dout over the batch and all positions.", _on((1,), (1, 2, 3, 4, 5), "N > 1")),
+            Rule("db sums dout over the batch and all positions.", on_cases((1,), (1, 2, 3, 4, 5), "N > 1")),
             Rule("Overlapping windows accumulate (+=) into dx and dw.",
-                 _on((1, 2), (1, 2, 5), "kernels wider than the stride")),
+                 on_cases((1, 2), (1, 2, 5), "kernels wider than the stride")),
             Rule("dx is computed on the padded input and cropped back to (H, W).",
-                 _on((1,), (2, 3, 5), "padding 1 and 2")),
-            Rule("stride is the step of the windows.", _on((2,), (2, 3, 5), "stride 2 and 3; in hidden 3 the "
+                 on_cases((1,), (2, 3, 5), "padding 1 and 2")),
+            Rule("stride is the step of the windows.", on_cases((2,), (2, 3, 5), "stride 2 and 3; in hidden 3 the "
                                                                             "stride exceeds the kernel's width")),
-            _UNCHANGED,
-            _forbids("torch's convolutions or autograd, scipy.signal or scipy.ndimage"),
+            UNCHANGED,
+            forbids_rule("torch's convolutions or autograd, scipy.signal or scipy.ndimage"),
         ),
     ),
     Exercise(
@@ -223,22 +207,22 @@ EXERCISES = [
         forbids=('torch.nn.functional.unfold', 'torch.nn.Unfold'),
         spec_rules=(
             Rule("cols[n, :, oh*W' + ow] is the window x_pad[n, :, oh*stride:oh*stride + KH, "
-                 "ow*stride:ow*stride + KW].ravel().", _on((1, 2, 3), (1, 2, 3, 4, 5, 6))),
-            Rule("Rows enumerate (c, kh, kw) in C order.", _on((2, 3), (1, 3, 4, 5, 6), "C > 1, KH != KW in "
+                 "ow*stride:ow*stride + KW].ravel().", on_cases((1, 2, 3), (1, 2, 3, 4, 5, 6))),
+            Rule("Rows enumerate (c, kh, kw) in C order.", on_cases((2, 3), (1, 3, 4, 5, 6), "C > 1, KH != KW in "
                                                                                       "visible 2, hidden 1, 5")),
             Rule("Columns enumerate the output positions (oh, ow) in C order.",
-                 _on((1, 2, 3), (1, 2, 3, 5, 6), "several output rows and columns; H' != W' in visible 2, "
+                 on_cases((1, 2, 3), (1, 2, 3, 5, 6), "several output rows and columns; H' != W' in visible 2, "
                                                 "hidden 1, 3, 5")),
             Rule("The shape is (N, C*KH*KW, H'*W') with H', W' as conv_output_size gives them.",
                  "every case: shape"),
             Rule("kernel_size is K for a square window or (KH, KW).",
-                 _on((1, 2, 3), (1, 2, 3, 4, 5, 6), "an int in visible 1, 3, hidden 2, 3, 6; a pair in "
+                 on_cases((1, 2, 3), (1, 2, 3, 4, 5, 6), "an int in visible 1, 3, hidden 2, 3, 6; a pair in "
                                                    "visible 2, hidden 1, 4, 5")),
-            Rule("stride is the step of the window along H and W.", _on((3,), (1, 3, 6), "stride 2 and 3")),
-            Rule("padding adds zeros on each side of H and W.", _on((2,), (1, 3, 5, 6), "padding 1 and 2")),
+            Rule("stride is the step of the window along H and W.", on_cases((3,), (1, 3, 6), "stride 2 and 3")),
+            Rule("padding adds zeros on each side of H and W.", on_cases((2,), (1, 3, 5, 6), "padding 1 and 2")),
             Rule("The columns have the dtype of x.", "every case: dtype; hidden 6: x in float32"),
-            _UNCHANGED,
-            _forbids("F.unfold or nn.Unfold"),
+            UNCHANGED,
+            forbids_rule("F.unfold or nn.Unfold"),
         ),
     ),
     Exercise(
@@ -252,7 +236,7 @@ EXERCISES = [
         forbids=('torch.nn.functional.conv2d', 'torch.nn.Conv2d', 'scipy.signal', 'scipy.ndimage'),
         spec_rules=_conv_rules(channels=(1, 2, 3, 5), padded=(2, 4, 5)) + (
             Rule("The same numbers as conv_forward_naive, up to rounding.", "every case: to rtol 1e-7, atol 1e-9"),
-            _forbids("a library convolution (F.conv2d, nn.Conv2d, scipy.signal, scipy.ndimage)"),
+            forbids_rule("a library convolution (F.conv2d, nn.Conv2d, scipy.signal, scipy.ndimage)"),
         ),
     ),
     Exercise(
@@ -278,21 +262,21 @@ EXERCISES = [
              "dropped, and 'avg' divides by the number of pixels in a window.",
         forbids=('torch.nn.functional.max_pool2d', 'torch.nn.functional.avg_pool2d', 'torch.nn.MaxPool2d', 'torch.nn.AvgPool2d', 'scipy.ndimage'),
         spec_rules=(
-            Rule("mode 'max' takes the maximum of each window.", _on((1,), (1, 4, 8))),
-            Rule("mode 'min' takes the minimum of each window.", _on((2,), (3, 6))),
-            Rule("mode 'avg' takes the mean of the PH*PW values of each window.", _on((3,), (2, 5))),
-            Rule("mode defaults to 'max'.", _on((), (8,), "called without mode")),
-            Rule("Any other mode raises ValueError.", _on((), (7,), "mode='mean'")),
-            Rule("Each channel is pooled separately.", _on((), (1, 2, 3, 4, 6, 8), "C > 1")),
+            Rule("mode 'max' takes the maximum of each window.", on_cases((1,), (1, 4, 8))),
+            Rule("mode 'min' takes the minimum of each window.", on_cases((2,), (3, 6))),
+            Rule("mode 'avg' takes the mean of the PH*PW values of each window.", on_cases((3,), (2, 5))),
+            Rule("mode defaults to 'max'.", on_cases((), (8,), "called without mode")),
+            Rule("Any other mode raises ValueError.", on_cases((), (7,), "mode='mean'")),
+            Rule("Each channel is pooled separately.", on_cases((), (1, 2, 3, 4, 6, 8), "C > 1")),
             Rule("pool_size is P or (PH, PW); stride is S or (SH, SW).",
-                 _on((1, 2, 3), (1, 2, 3, 4, 5, 6, 8), "pairs in hidden 4 and 6")),
+                 on_cases((1, 2, 3), (1, 2, 3, 4, 5, 6, 8), "pairs in hidden 4 and 6")),
             Rule("No padding: H' = floor((H - PH) / SH) + 1 and W' likewise; windows that would run past "
                  "the border are dropped.",
                  "every case: shape; windows are dropped in hidden 4, 5, 8, and hidden 8 has a stride "
                  "larger than the window"),
             Rule("The output is float64.", "every case: dtype"),
-            _UNCHANGED,
-            _forbids("torch's pooling (F.max_pool2d, F.avg_pool2d, nn.MaxPool2d, nn.AvgPool2d) or scipy.ndimage"),
+            UNCHANGED,
+            forbids_rule("torch's pooling (F.max_pool2d, F.avg_pool2d, nn.MaxPool2d, nn.AvgPool2d) or scipy.ndimage"),
         ),
     ),
     Exercise(
@@ -316,13 +300,13 @@ EXERCISES = [
              "before it.",
         spec_rules=(
             Rule("The width of the input patch that can influence one output unit.",
-                 _on((1, 2, 3), (1, 2, 3, 4, 5, 6), "the references agree with autograd's gradient support")),
-            Rule("For L 3x3 layers with stride 1 it is 1 + 2L.", _on((1, 2), (1,), "L = 2, 3, 6")),
-            Rule("strides=None means every stride is 1.", _on((1, 2), (1, 6), "called without strides; "
+                 on_cases((1, 2, 3), (1, 2, 3, 4, 5, 6), "the references agree with autograd's gradient support")),
+            Rule("For L 3x3 layers with stride 1 it is 1 + 2L.", on_cases((1, 2), (1,), "L = 2, 3, 6")),
+            Rule("strides=None means every stride is 1.", on_cases((1, 2), (1, 6), "called without strides; "
                                                                            "hidden 2 passes ones")),
             Rule("Layers are listed first layer first: a layer's stride widens the layers after it.",
-                 _on((3,), (3, 4, 5), "strides > 1, different per layer in visible 3 and hidden 4")),
-            Rule("A 1x1 layer adds nothing (one pixel).", _on((), (6,))),
+                 on_cases((3,), (3, 4, 5), "strides > 1, different per layer in visible 3 and hidden 4")),
+            Rule("A 1x1 layer adds nothing (one pixel).", on_cases((), (6,))),
             Rule("The result is an int.", "every case: the kind of the number"),
         ),
     ),
@@ -347,15 +331,15 @@ EXERCISES = [
              "channel.",
         forbids=('torch.nn',),
         spec_rules=(
-            Rule("standard counts a KHxKW conv from C_in to C_out channels.", _on((1, 2), (1, 2, 3, 4, 5))),
+            Rule("standard counts a KHxKW conv from C_in to C_out channels.", on_cases((1, 2), (1, 2, 3, 4, 5))),
             Rule("separable counts a depthwise KHxKW conv (one filter per input channel) and a pointwise 1x1 "
-                 "conv from C_in to C_out channels.", _on((1, 2), (1, 2, 3, 4, 5))),
+                 "conv from C_in to C_out channels.", on_cases((1, 2), (1, 2, 3, 4, 5))),
             Rule("bias=True (the default) gives every conv (standard, depthwise, pointwise) one bias per "
-                 "output channel.", _on((1,), (1, 3, 4, 5), "the default, and bias=True passed in hidden 5")),
-            Rule("bias=False: no biases.", _on((2,), (2,))),
-            Rule("kernel_size is K or (KH, KW).", _on((1, 2), (1, 2, 3, 4, 5), "a pair in hidden 4")),
+                 "output channel.", on_cases((1,), (1, 3, 4, 5), "the default, and bias=True passed in hidden 5")),
+            Rule("bias=False: no biases.", on_cases((2,), (2,))),
+            Rule("kernel_size is K or (KH, KW).", on_cases((1, 2), (1, 2, 3, 4, 5), "a pair in hidden 4")),
             Rule("Both counts are ints.", "every case: the kind of each number"),
-            _forbids("torch modules (torch.nn)"),
+            forbids_rule("torch modules (torch.nn)"),
         ),
     ),
     Exercise(
@@ -383,8 +367,8 @@ EXERCISES = [
                  "every case: the probe sets the weights in the order of the sorted parameter names"),
             Rule("conv1 and conv2 are 3x3 convs with padding 1 and a bias.", "every case: y and n_params"),
             Rule("shortcut is nn.Identity() when in_channels == out_channels.",
-                 _on((1,), (1, 4), "n_params counts no shortcut parameters")),
-            Rule("Otherwise shortcut is a 1x1 conv with a bias.", _on((2,), (2, 3))),
+                 on_cases((1,), (1, 4), "n_params counts no shortcut parameters")),
+            Rule("Otherwise shortcut is a 1x1 conv with a bias.", on_cases((2,), (2, 3))),
             Rule("forward maps [N, in_channels, H, W] to [N, out_channels, H, W].", "every case: shape of y"),
             Rule("forward does not modify x in place.",
                  "every case: x_unchanged (the probe compares x with a copy, on any device) and the input check"),

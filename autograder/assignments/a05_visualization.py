@@ -23,7 +23,7 @@ import torch
 
 from course_utils.probes import LEFT_BEHIND
 
-from . import Bug, Case, Exercise, Rule
+from . import Bug, Case, Exercise, Rule, UNCHANGED, on_cases
 
 _EXACT = {"rtol": 0.0, "atol": 0.0}
 _FLOAT = {"rtol": 1e-6, "atol": 1e-9}
@@ -94,16 +94,6 @@ def _dyadic(shape: tuple, seed: int) -> torch.Tensor:
     return w
 
 
-def _on(visible=(), hidden=(), what: str = "") -> str:
-    """``checked_by`` of a :class:`Rule`: ``"visible 1, hidden 2: what"`` from case numbers (1-based)."""
-    labels = ", ".join([f"visible {i}" for i in visible] + [f"hidden {i}" for i in hidden])
-    return f"{labels}: {what}" if what else labels
-
-
-#: The rule every exercise that takes tensors has, besides its own.
-_UNCHANGED = Rule("The input tensors are left unchanged.",
-                  "every case: each tensor argument is compared with a pristine copy after the call")
-
 def _model_rules(cases: str, image: bool = True) -> tuple[Rule, ...]:
     """The rules of an exercise that takes a model, each a field of its probe in every case ``cases``."""
     rules = (
@@ -150,19 +140,19 @@ EXERCISES = [
              "'symmetric'.",
         spec_rules=(
             Rule("'minmax': the smallest value goes to 0 and the largest to 1 (linearly, so values lie in [0, 1]).",
-                 _on((1, 3), (1, 3, 6, 9))),
+                 on_cases((1, 3), (1, 3, 6, 9))),
             Rule("'symmetric': 0.5 + w / (2 m), m the largest absolute value, so 0 maps to 0.5.",
-                 _on((2,), (2, 4, 5, 7))),
-            Rule("per_filter: min/max (or m) over each filter weights[i] on its own.", _on((1, 2), (1, 2, 6, 7))),
-            Rule("not per_filter: min/max (or m) over the whole tensor.", _on((3,), (3, 4, 5, 9))),
+                 on_cases((2,), (2, 4, 5, 7))),
+            Rule("per_filter: min/max (or m) over each filter weights[i] on its own.", on_cases((1, 2), (1, 2, 6, 7))),
+            Rule("not per_filter: min/max (or m) over the whole tensor.", on_cases((3,), (3, 4, 5, 9))),
             Rule("A constant filter (empty range) maps to 0 under 'minmax'.",
-                 _on((), (1, 3), "filters 1 and 3 of hidden 1 are constant; hidden 3 is one constant tensor")),
+                 on_cases((), (1, 3), "filters 1 and 3 of hidden 1 are constant; hidden 3 is one constant tensor")),
             Rule("An all-zero filter maps to 0.5 under 'symmetric'.",
-                 _on((), (2, 4), "filter 3 of hidden 2 is zero; hidden 4 is all zero")),
+                 on_cases((), (2, 4), "filter 3 of hidden 2 is zero; hidden 4 is all zero")),
             Rule("Same shape and dtype as weights, for any float dtype.",
                  "every case: shape and dtype; hidden 9 is float32"),
-            Rule("Raises ValueError for another mode.", _on((), (8,), "mode 'maxabs'")),
-            _UNCHANGED,
+            Rule("Raises ValueError for another mode.", on_cases((), (8,), "mode 'maxabs'")),
+            UNCHANGED,
         ),
     ),
     Exercise(
@@ -187,18 +177,18 @@ EXERCISES = [
              "tie), then the k images with the largest such values, ties by the lower image index.",
         spec_rules=(
             Rule("For every channel, the k images with the largest maximum of that channel, in decreasing "
-                 "order of that maximum (values).", _on((1, 2), (1, 2, 3, 4, 5, 6))),
+                 "order of that maximum (values).", on_cases((1, 2), (1, 2, 3, 4, 5, 6))),
             Rule("images: their indices; rows, cols: the position of the maximum in each.",
-                 _on((1, 2), (1, 2, 3, 4, 5, 6), "hidden 1 (3x4) and 2 (6x2) have maps that are not square")),
+                 on_cases((1, 2), (1, 2, 3, 4, 5, 6), "hidden 1 (3x4) and 2 (6x2) have maps that are not square")),
             Rule("Each output is Tensor[C, k].", "every case: shape"),
             Rule("values have the dtype of activations; images, rows and cols are int64.",
                  "every case: dtype; hidden 6 is float32"),
             Rule("Ties within an image: the first position in row-major order wins.",
-                 _on((), (3, 5), "all-zero channels")),
+                 on_cases((), (3, 5), "all-zero channels")),
             Rule("Ties between images: the lower image index comes first.",
-                 _on((), (3, 5), "images 5 and 6 repeat image 1; all-zero channels")),
-            Rule("1 <= k <= N.", _on((), (1, 2, 5), "k = N in hidden 1 and 5, k = 1 in hidden 2")),
-            _UNCHANGED,
+                 on_cases((), (3, 5), "images 5 and 6 repeat image 1; all-zero channels")),
+            Rule("1 <= k <= N.", on_cases((), (1, 2, 5), "k = N in hidden 1 and 5, k = 1 in hidden 2")),
+            UNCHANGED,
         ),
     ),
     Exercise(
@@ -223,11 +213,11 @@ EXERCISES = [
              "a*s - p .. b*s - p + k - 1 of its input; clip to the image and return a half-open box.",
         spec_rules=(
             Rule("The box of the unit's receptive field through every (kernel, stride, padding) layer, in order.",
-                 _on((1, 2), (2, 3, 4, 5, 6))),
+                 on_cases((1, 2), (2, 3, 4, 5, 6))),
             Rule("position is (row, col) and input_size is (height, width).",
-                 _on((2,), (2, 5), "units off the diagonal; hidden 5 has a 64 x 40 image")),
-            Rule("layers may be empty: the unit is then an input pixel.", _on((), (1,))),
-            Rule("Clipped to the image.", _on((2,), (3, 4, 5, 6), "units at the border, padding")),
+                 on_cases((2,), (2, 5), "units off the diagonal; hidden 5 has a 64 x 40 image")),
+            Rule("layers may be empty: the unit is then an input pixel.", on_cases((), (1,))),
+            Rule("Clipped to the image.", on_cases((2,), (3, 4, 5, 6), "units at the border, padding")),
             Rule("(y0, x0, y1, x1), half-open.", "every case: the four values"),
             Rule("Python ints.", "every case: the kind of each number (int)"),
         ),
@@ -255,18 +245,18 @@ EXERCISES = [
                  'torch.linalg.svdvals', 'torch.svd', 'numpy.linalg.svd', 'scipy.linalg.svd'),
         spec_rules=(
             Rule("projected: the centred features times the components.",
-                 _on((1, 2), (1, 2, 3, 4), "visible 2 and hidden 3 are far from centred")),
+                 on_cases((1, 2), (1, 2, 3, 4), "visible 2 and hidden 3 are far from centred")),
             Rule("components: unit eigenvectors of the covariance matrix for its largest and second-largest "
-                 "eigenvalue, in that order.", _on((1, 2), (1, 2, 3, 4))),
-            Rule("Each component's largest-magnitude entry is positive.", _on((1, 2), (1, 2, 3, 4))),
+                 "eigenvalue, in that order.", on_cases((1, 2), (1, 2, 3, 4))),
+            Rule("Each component's largest-magnitude entry is positive.", on_cases((1, 2), (1, 2, 3, 4))),
             Rule("ratio: the two eigenvalues divided by the total variance (the covariance's trace).",
-                 _on((1, 2), (1, 2, 3, 4))),
+                 on_cases((1, 2), (1, 2, 3, 4))),
             Rule("Shapes [N, 2], [2, D] and [2], in the dtype of features.", "every case: shape and dtype"),
-            Rule("N >= 2, D >= 2.", _on((), (1, 2), "D = 2 in hidden 1; N = 6 < D = 12 in hidden 2")),
+            Rule("N >= 2, D >= 2.", on_cases((), (1, 2), "D = 2 in hidden 1; N = 6 < D = 12 in hidden 2")),
             Rule("No library PCA and no SVD (the covariance and torch.linalg.eigh).",
                  "every case: the grader withholds the points of an answer that calls one (forbids; a "
                  "tensor's own .svd() method is not seen)"),
-            _UNCHANGED,
+            UNCHANGED,
         ),
     ),
     Exercise(
@@ -290,14 +280,14 @@ EXERCISES = [
         forbids=('sklearn.neighbors',),
         spec_rules=(
             Rule("For each query, the k database rows nearest in Euclidean distance, in increasing distance, "
-                 "and those distances.", _on((1,), (1, 2, 3, 4))),
+                 "and those distances.", on_cases((1,), (1, 2, 3, 4))),
             Rule("indices are int64; both are Tensor[Q, k].", "every case: shape and dtype"),
             Rule("Equal distances keep the lower database index first.",
-                 _on((), (3,), "database rows 3, 4 and 7 are equal")),
-            Rule("1 <= k <= M.", _on((), (1, 4), "k = M in hidden 1, k = 1 in hidden 4")),
+                 on_cases((), (3,), "database rows 3, 4 and 7 are equal")),
+            Rule("1 <= k <= M.", on_cases((), (1, 4), "k = M in hidden 1, k = 1 in hidden 4")),
             Rule("Do not use sklearn.neighbors.",
                  "every case: the grader withholds the points of an answer that does (forbids)"),
-            _UNCHANGED,
+            UNCHANGED,
         ),
     ),
     Exercise(
@@ -325,21 +315,21 @@ EXERCISES = [
              "the baseline has one value per channel); 'prob' is the softmax probability of the label.",
         spec_rules=(
             Rule("At [i, j]: the score of the unchanged image minus the score with the square at "
-                 "(i * stride, j * stride).", _on((1, 2, 3), (1, 2, 3, 4, 5, 7))),
+                 "(i * stride, j * stride).", on_cases((1, 2, 3), (1, 2, 3, 4, 5, 7))),
             Rule("Corners at i * stride, j * stride for every i, j that keep the square inside: the map is "
                  "[(H - patch) // stride + 1, (W - patch) // stride + 1].",
                  "every case: shape; hidden 1 (13 x 11, patch 5, stride 3) needs the floor"),
-            Rule("patch <= min(H, W).", _on((), (2,), "patch = H = W (a 1 x 1 map)")),
+            Rule("patch <= min(H, W).", on_cases((), (2,), "patch = H = W (a 1 x 1 map)")),
             Rule("baseline: one value for every channel, or a Tensor[C] of one value per channel.",
-                 _on((2,), (2, 3, 5), "hidden 3 has one value per channel")),
+                 on_cases((2,), (2, 3, 5), "hidden 3 has one value per channel")),
             Rule("score 'prob': the softmax probability of label; 'logit': its raw score.",
-                 _on((1, 2, 3), (1, 4), "prob in visible 1, hidden 1; logit in visible 2, 3, hidden 4")),
+                 on_cases((1, 2, 3), (1, 4), "prob in visible 1, hidden 1; logit in visible 2, 3, hidden 4")),
             Rule("At most batch_size occluded images go through the model at once.",
-                 _on((), (4, 7), "probe field 'batches within batch_size': hidden 7 has batch_size 5 for "
+                 on_cases((), (4, 7), "probe field 'batches within batch_size': hidden 7 has batch_size 5 for "
                                  "12 positions, hidden 4 the default 64 for 361")),
             Rule("Every forward pass runs without autograd.",
                  "every case: probe field 'forward passes with autograd' is 0"),
-            Rule("Raises ValueError for another score.", _on((), (6,), "score 'probability'")),
+            Rule("Raises ValueError for another score.", on_cases((), (6,), "score 'probability'")),
             *_model_rules("every case"),
         ),
     ),
@@ -362,7 +352,7 @@ EXERCISES = [
              "and return the largest |gradient| over the channels; leave the input without .grad.",
         spec_rules=(
             Rule("max over channels of |d S_label / d image|, S the raw class score (not the probability).",
-                 _on((1, 2), (1, 2, 3), "the paper network's answers in visible 1 and hidden 1")),
+                 on_cases((1, 2), (1, 2, 3), "the paper network's answers in visible 1 and hidden 1")),
             Rule("Tensor[H, W] in the dtype of image.", "every case: shape and dtype"),
             Rule("Detached.", "every case: probe field 'attached to autograd' is False"),
             *_model_rules("every case"),
@@ -388,15 +378,15 @@ EXERCISES = [
         hint="backprop keeps the gradient where the forward input was > 0; deconvnet keeps the positive "
              "gradient whatever the input; guided does both (an input of exactly 0 passes nothing back).",
         spec_rules=(
-            Rule("'backprop': grad_output * [x > 0].", _on((1,), (1,), "visible 1 is the lecture's example")),
-            Rule("'deconvnet': max(grad_output, 0), whatever x.", _on((2,), (2,))),
-            Rule("'guided': max(grad_output, 0) * [x > 0].", _on((3,), (3, 4))),
+            Rule("'backprop': grad_output * [x > 0].", on_cases((1,), (1,), "visible 1 is the lecture's example")),
+            Rule("'deconvnet': max(grad_output, 0), whatever x.", on_cases((2,), (2,))),
+            Rule("'guided': max(grad_output, 0) * [x > 0].", on_cases((3,), (3, 4))),
             Rule("An input of exactly 0 counts as inactive.",
-                 _on((), (1, 3, 4), "inputs rounded to integers (zeros among them); hidden 4 is all zero")),
+                 on_cases((), (1, 3, 4), "inputs rounded to integers (zeros among them); hidden 4 is all zero")),
             Rule("Any shape; the result has the shape and dtype of the inputs.",
                  "every case: shape and dtype (3 x 3, 2 x 3 x 4 x 4 and 1-d inputs)"),
-            Rule("Raises ValueError for another rule.", _on((), (5,), "rule 'saliency'")),
-            _UNCHANGED,
+            Rule("Raises ValueError for another rule.", on_cases((), (5,), "rule 'saliency'")),
+            UNCHANGED,
         ),
     ),
     Exercise(
@@ -424,15 +414,15 @@ EXERCISES = [
              "also when something fails.",
         spec_rules=(
             Rule("The gradient of the raw class score with respect to the input, every nn.ReLU's backward "
-                 "replaced by the rule (relu_backward).", _on((1, 2, 3, 4), (1, 2, 3, 4),
+                 "replaced by the rule (relu_backward).", on_cases((1, 2, 3, 4), (1, 2, 3, 4),
                                                               "visible 1-3 are the paper network by hand")),
-            Rule("'backprop' gives the true gradient.", _on((1,), (2,))),
-            Rule("'deconvnet' and 'guided' as in relu_backward.", _on((2, 3, 4), (1, 3, 4))),
+            Rule("'backprop' gives the true gradient.", on_cases((1,), (2,))),
+            Rule("'deconvnet' and 'guided' as in relu_backward.", on_cases((2, 3, 4), (1, 3, 4))),
             Rule("Tensor[C, H, W], detached.",
                  "every case: shape and dtype; probe field 'attached to autograd' is False"),
             Rule("Every hook it registers is removed, also when the forward pass raises, and the error goes on "
                  "to the caller.",
-                 _on((), (5,), "the 'failing' network raises ForwardFailed in its forward pass: the case must "
+                 on_cases((), (5,), "the 'failing' network raises ForwardFailed in its forward pass: the case must "
                                "raise it, and the probe turns anything left behind (hooks) into "
                                "SideEffectsAfterError")),
             *_model_rules("every case"),
@@ -459,9 +449,9 @@ EXERCISES = [
              "columns; map = ReLU of the weighted sum of the layer's channels, at the layer's resolution.",
         spec_rules=(
             Rule("ReLU(sum_k alpha_k A_k), alpha_k the mean over positions of d S_label / d A_k, S the raw "
-                 "class score.", _on((1, 2, 3), (1, 2, 3, 4), "visible 1 and 2 are the paper network by hand")),
+                 "class score.", on_cases((1, 2, 3), (1, 2, 3, 4), "visible 1 and 2 are the paper network by hand")),
             Rule("Any named layer, before or after a ReLU.",
-                 _on((1, 3), (1, 2, 3, 4), "conv2, relu1, pool1 and conv (pre-ReLU) in the hidden cases")),
+                 on_cases((1, 3), (1, 2, 3, 4), "conv2, relu1, pool1 and conv (pre-ReLU) in the hidden cases")),
             Rule("At the layer's resolution, not normalised.",
                  "every case: shape and values; hidden 3 (pool1) is half the image's size"),
             Rule("Detached.", "every case: probe field 'attached to autograd' is False"),
@@ -485,12 +475,12 @@ EXERCISES = [
         hint="CAM of class c: sum over channels k of fc_weight[c, k] * features[k]; no ReLU and no "
              "normalisation.",
         spec_rules=(
-            Rule("sum_k fc_weight[label, k] * features[k].", _on((1, 2), (1, 2, 3),
+            Rule("sum_k fc_weight[label, k] * features[k].", on_cases((1, 2), (1, 2, 3),
                                                                  "visible 1 is the paper network")),
-            Rule("Not rectified.", _on((2,), (1, 3), "negative entries in the expected maps")),
-            Rule("Not normalised.", _on((1, 2), (1, 2, 3))),
+            Rule("Not rectified.", on_cases((2,), (1, 3), "negative entries in the expected maps")),
+            Rule("Not normalised.", on_cases((1, 2), (1, 2, 3))),
             Rule("Tensor[h, w].", "every case: shape and dtype; hidden 2 is 1 x 1 with 96 channels"),
-            _UNCHANGED,
+            UNCHANGED,
         ),
     ),
     Exercise(
@@ -513,10 +503,10 @@ EXERCISES = [
         hint="An int target is that class's raw score (logit); (layer, channel) is the mean of that channel's "
              "map at the layer's output; (layer, channel, row, column) is the single unit.",
         spec_rules=(
-            Rule("An int target: the raw score (logit) of that class.", _on((1,), (1,))),
-            Rule("(layer, channel): the mean of that channel of the layer's output map.", _on((2,), (2,))),
-            Rule("(layer, channel, row, col): that one unit.", _on((3,), (3, 4), "units on the border of the map in the hidden")),
-            Rule("layer is a name for model.get_submodule.", _on((2, 3), (2, 3, 4), "relu2, conv2, conv1, pool1")),
+            Rule("An int target: the raw score (logit) of that class.", on_cases((1,), (1,))),
+            Rule("(layer, channel): the mean of that channel of the layer's output map.", on_cases((2,), (2,))),
+            Rule("(layer, channel, row, col): that one unit.", on_cases((3,), (3, 4), "units on the border of the map in the hidden")),
+            Rule("layer is a name for model.get_submodule.", on_cases((2, 3), (2, 3, 4), "relu2, conv2, conv1, pool1")),
             Rule("A 0-dimensional tensor attached to the autograd graph.",
                  "every case: shape (); probe field 'attached to autograd' is True"),
             *_model_rules("every case"),
@@ -544,10 +534,10 @@ EXERCISES = [
              "return a new image and the raw gradient, and leave the input as it was.",
         spec_rules=(
             Rule("grad: the gradient of objective(model, image, target) - l2 * sum(image ** 2) with respect to "
-                 "the image.", _on((1, 2), (1, 2, 3, 4), "l2 = 0 in visible 2 and hidden 4")),
-            Rule("new image: image + lr * grad / mean(|grad|).", _on((1, 2), (1, 2, 3))),
+                 "the image.", on_cases((1, 2), (1, 2, 3, 4), "l2 = 0 in visible 2 and hidden 4")),
+            Rule("new image: image + lr * grad / mean(|grad|).", on_cases((1, 2), (1, 2, 3))),
             Rule("If the gradient is exactly zero: image + lr * grad.",
-                 _on((), (4,), "an inactive relu2 unit and l2 = 0")),
+                 on_cases((), (4,), "an inactive relu2 unit and l2 = 0")),
             Rule("new image is a new tensor.", "every case: no output shares memory with the input (copies)"),
             Rule("Both detached.", "every case: probe field 'attached to autograd' is False"),
             *_model_rules("every case"),
@@ -574,17 +564,17 @@ EXERCISES = [
         forbids=('torchvision.transforms.functional.gaussian_blur', 'torchvision.transforms.GaussianBlur', 'torchvision.transforms.v2'),
         spec_rules=(
             Rule("Radius r = ceil(2 sigma).",
-                 _on((1,), (1, 2, 3, 4, 5), "2 sigma is an integer in visible 1, hidden 1 and 5; r = 5 in hidden 2")),
+                 on_cases((1,), (1, 2, 3, 4, 5), "2 sigma is an integer in visible 1, hidden 1 and 5; r = 5 in hidden 2")),
             Rule("Kernel exp(-t^2 / (2 sigma^2)) for t = -r..r, normalised to sum 1.",
-                 _on((1,), (1, 2, 3, 4, 5), "hidden 4: a constant image stays constant")),
+                 on_cases((1,), (1, 2, 3, 4, 5), "hidden 4: a constant image stays constant")),
             Rule("Along rows and then along columns (separable), every channel on its own.",
-                 _on((1,), (1, 2, 3, 5), "several channels; hidden 3 is not square")),
+                 on_cases((1,), (1, 2, 3, 5), "several channels; hidden 3 is not square")),
             Rule("reflect padding, the size is kept.",
                  "every case: shape and values at the border; hidden 5 has H = r + 1, the least reflect allows"),
-            Rule("H and W larger than the radius.", _on((), (5,), "H = 4 > r = 3")),
+            Rule("H and W larger than the radius.", on_cases((), (5,), "H = 4 > r = 3")),
             Rule("Do not use torchvision's Gaussian blur.",
                  "every case: the grader withholds the points of an answer that does (forbids)"),
-            _UNCHANGED,
+            UNCHANGED,
         ),
     ),
     Exercise(
@@ -608,19 +598,19 @@ EXERCISES = [
              "quantity's percentile (torch.quantile, linear).",
         spec_rules=(
             Rule("A pixel whose norm over the channels is strictly below the pixel_percentile of all norms "
-                 "is zeroed.", _on((1,), (2, 4))),
+                 "is zeroed.", on_cases((1,), (2, 4))),
             Rule("A pixel whose contribution sum_c |image[c] * grad[c]| is strictly below the "
-                 "contribution_percentile of all contributions is zeroed.", _on((1,), (3, 4))),
-            Rule("Zeroed in every channel where either rule applies, else unchanged.", _on((1,), (2, 3, 4))),
+                 "contribution_percentile of all contributions is zeroed.", on_cases((1,), (3, 4))),
+            Rule("Zeroed in every channel where either rule applies, else unchanged.", on_cases((1,), (2, 3, 4))),
             Rule("Percentiles are torch.quantile(values, p / 100), linear interpolation.",
-                 _on((1,), (3, 4), "percentiles between data points")),
-            Rule("A percentile of 0 zeroes nothing.", _on((2,), (1,), "both percentiles 0")),
-            Rule("Percentiles in [0, 100].", _on((2,), (1, 2), "0 and 100: only the largest norm survives")),
+                 on_cases((1,), (3, 4), "percentiles between data points")),
+            Rule("A percentile of 0 zeroes nothing.", on_cases((2,), (1,), "both percentiles 0")),
+            Rule("Percentiles in [0, 100].", on_cases((2,), (1, 2), "0 and 100: only the largest norm survives")),
             Rule("Strictly below: a pixel equal to the percentile is kept.",
-                 _on((), (4,), "integer images with ties at the percentile")),
+                 on_cases((), (4,), "integer images with ties at the percentile")),
             Rule("A new image.", "every case: the output shares no memory with image (copies); it matters "
                                  "in visible 2 and hidden 1, where nothing is zeroed"),
-            _UNCHANGED,
+            UNCHANGED,
         ),
     ),
     Exercise(
@@ -648,7 +638,7 @@ EXERCISES = [
             Rule("Tensor[1, 3, size, size], finite.", "every case: probe fields 'shape' and 'finite'"),
             Rule("In the model's dtype.", "every case: probe field 'dtype'"),
             Rule("L2++: blur every blur_every steps, clip_small with the percentiles, jitter.",
-                 _on((), (2,), "blur_every 4, both percentiles 5, jitter 1")),
+                 on_cases((), (2,), "blur_every 4, both percentiles 5, jitter 1")),
             *_model_rules("every case", image=False),
         ),
     ),
