@@ -183,11 +183,15 @@ def _compare_arrays(actual: Any, expected: Any, rtol: float, atol: float, check_
         max_abs, max_rel = float(np.nanmax(diff)), float(np.nanmax(rel))
         bad = ~(diff <= atol + rtol * scale)
     if not bad.any():
-        return Comparison(True, f"{described}, max abs err {max_abs:.1e}", max_abs, max_rel)
+        exact = "" if max_abs == 0 else f", max abs err {max_abs:.1e}"
+        return Comparison(True, f"{described}{exact}", max_abs, max_rel)
     where = np.argwhere(bad.reshape(a.shape) if a.ndim else bad)[0]
-    first = f" (first at index {tuple(int(i) for i in where)})" if a.ndim else ""
-    msg = (f"{described}: values differ at {int(bad.sum())} of {a.size} element(s){first}: "
-           f"max abs err {max_abs:.2e}, max rel err {max_rel:.2e}")
+    index = tuple(int(i) for i in where)
+    first = f" (first at index {index}: returned {a[index].item()!r}, expected {e[index].item()!r})" \
+        if a.ndim else f" (returned {a.item()!r}, expected {e.item()!r})"
+    # exact kinds (indices, counts, masks) differ or not: an error size says nothing about them
+    errors = "" if e.dtype.kind in "iub" else f": max abs err {max_abs:.2e}, max rel err {max_rel:.2e}"
+    msg = f"{described}: values differ at {int(bad.sum())} of {a.size} element(s){first}{errors}"
     return Comparison(False, msg, max_abs, max_rel, "values", small)
 
 
@@ -214,6 +218,10 @@ def compare(actual: Any, expected: Any, rtol: float = 1e-7, atol: float = 1e-9, 
             return _fail(f"returned {len(actual)} items, expected {len(expected)}", "type")
         labels = list(fields) if fields and len(fields) == len(expected) else [f"item {i}" for i in range(len(expected))]
         parts = [compare(a, e, rtol, atol, check_dtype) for a, e in zip(actual, expected)]
+        if parts and not fields and all(p.ok for p in parts) and all(number_kind(a) for a in actual):
+            plain = [a.item() if isinstance(a, np.generic) else a for a in actual]  # a tuple of numbers
+            return Comparison(True, f"returned {tuple(plain)!r}", max(p.max_abs for p in parts),
+                              max(p.max_rel for p in parts))
         return _combine(parts, labels)
     if isinstance(expected, dict):
         if not isinstance(actual, dict) or set(actual) != set(expected):
@@ -241,7 +249,12 @@ def _combine(parts: list[Comparison], labels: list[str]) -> Comparison:
         if p.details:
             details += [f"{lab}:"] + [f"  {line}" for line in p.details]
     failure = next((p.failure for p in parts if not p.ok), "")
-    return Comparison(ok, "; ".join(f"{lab}: {p.message}" for lab, p in shown),
+    message = "; ".join(f"{lab}: {p.message}" for lab, p in shown)
+    if ok and len(shown) > 3 and len(message) > 120:  # a passing line stays short: two items, then names
+        rest = ", ".join(lab for lab, _ in shown[2:])
+        rest = rest if len(rest) <= 70 else f"{len(shown) - 2} more items"
+        message = "; ".join(f"{lab}: {p.message}" for lab, p in shown[:2]) + f"; {rest}: as expected"
+    return Comparison(ok, message,
                       max(p.max_abs for p in parts), max(p.max_rel for p in parts), failure, tuple(details))
 
 

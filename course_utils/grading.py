@@ -14,7 +14,9 @@ A test cell calls ``CHECK.visible(name, fn)`` and, inside its hidden-tests block
 * the instructor (``CVCOURSE_HIDDEN_REFERENCES`` names the hidden reference file): hidden cases are
   checked directly against it.
 * ``cvcourse references``: same as the grader, but the cases carry no expected values; the recorded
-  outputs of the solution become the references.
+  outputs of the solution become the references, and the calls it makes to what each exercise builds
+  on are recorded as sealed replays (:mod:`course_utils.replay`), which every later run of that
+  exercise's cases gets.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import torch
 from . import replay, store
 from .checks import CheckFailed, compare
 from .device import deterministic, get_device
+from .probes import SIDE_EFFECT_FIELDS
 
 CASES_ENV = "CVCOURSE_CASES"
 HIDDEN_ENV = "CVCOURSE_HIDDEN_REFERENCES"
@@ -270,7 +273,9 @@ def _judge_output(result: dict, expected: Any, rules: dict[str, Any]) -> Verdict
         return Verdict(False, f"returned {words[got]}, expected {words[want]}", "type")
     verdict = compare(result["output"], expected, rules["rtol"], rules["atol"], check_dtype=True,
                       fields=rules.get("fields") or None)
-    return Verdict(verdict.ok, verdict.message, verdict.failure, verdict.details)
+    field = verdict.message.split(":", 1)[0]
+    failure = f"side effect ({field})" if not verdict.ok and field in SIDE_EFFECT_FIELDS else verdict.failure
+    return Verdict(verdict.ok, verdict.message, failure, verdict.details)
 
 
 def describe_value(value: Any) -> str:
@@ -324,6 +329,9 @@ KIND_HINTS = {
                "x.clone() in torch), or use operations that return new arrays instead of +=, [...] = or out=.",
     "returned": "The docstring promises a new array: return a copy (.copy() / .clone()), not the input or a "
                 "view of it.",
+    "side": "Leave the model as you found it: remove every hook you register (in a finally block), take "
+            "gradients with torch.autograd.grad rather than .backward(), keep train/eval mode and parameters "
+            "as they were, and work on a detached copy of the image.",
 }
 
 

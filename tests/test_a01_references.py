@@ -57,9 +57,24 @@ def test_im2col_matches_unfold():
 
 def test_pool_matches_torch_pooling():
     ops = {"max": F.max_pool2d, "min": lambda x, k, s: -F.max_pool2d(-x, k, s), "avg": F.avg_pool2d}
+    modes = []
     for c in _cases("pool_forward"):
         x, k, s = c["args"]
-        _close(c["expected"], ops[c["kwargs"]["mode"]](x, _pair(k), _pair(s)))
+        mode = c["kwargs"].get("mode", "max")  # the spec's default
+        modes.append(mode)
+        if mode not in ops:
+            assert c["expected"] == {"<raises>": "ValueError"}, mode
+            continue
+        _close(c["expected"], ops[mode](x, _pair(k), _pair(s)))
+    assert "mean" in modes, "an unknown mode is a case"
+    assert any("mode" not in c["kwargs"] for c in _cases("pool_forward")), "the default mode is a case"
+
+
+def test_im2col_keeps_the_dtype_of_x():
+    dtypes = {c["args"][0].dtype for c in _cases("im2col")}
+    assert torch.float32 in dtypes
+    for c in _cases("im2col"):
+        assert c["expected"].dtype == c["args"][0].dtype
 
 
 def test_receptive_field_matches_gradient_support():
@@ -101,6 +116,7 @@ def test_residual_block_matches_functional_reference():
         main = F.conv2d(F.relu(F.conv2d(x, p["conv1.weight"], p["conv1.bias"], padding=1)),
                         p["conv2.weight"], p["conv2.bias"], padding=1)
         short = x if cin == cout else F.conv2d(x, p["shortcut.weight"], p["shortcut.bias"])
-        y, n_params = c["expected"]
+        y, n_params, x_unchanged = c["expected"]
         _close(y, F.relu(main + short))
         assert n_params == sum(v.numel() for v in p.values())
+        assert x_unchanged is True

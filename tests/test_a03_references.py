@@ -1,8 +1,8 @@
 """Assignment 03's reference outputs (made from the instructor's solution) against independent oracles:
 functional re-implementations of the U-Net modules (F.conv2d, F.batch_norm, F.max_pool2d,
-F.conv_transpose2d) with the probe's seeded parameter fill, F.cross_entropy with ignore_index, a
-confusion matrix counted with torch.bincount, IoU and Dice written with plain Python counts, and the
-notebook's hand-worked examples."""
+F.conv_transpose2d) with the probe's seeded parameter fill, F.cross_entropy with ignore_index (its value
+and its gradient), a confusion matrix counted with torch.bincount, IoU and Dice written with plain Python
+counts, and the notebook's hand-worked examples."""
 
 import math
 from fractions import Fraction
@@ -97,9 +97,10 @@ def _unet(x, p, depth, skip):
 
 def _check_module(expected, shapes, forward):
     params = _fill(shapes)
-    y, n_params = expected
+    y, n_params, unchanged = expected
     _close(y, forward(params))
     assert n_params == sum(math.prod(s) for s in shapes.values())
+    assert unchanged is True
 
 
 def test_double_conv_matches_functional_reference():
@@ -130,41 +131,55 @@ def test_up_matches_functional_reference():
 def test_unet_matches_functional_reference():
     for c in _cases("unet"):
         c_in, k, x = c["args"]
-        base, depth, skip = c["kwargs"]["base"], c["kwargs"]["depth"], c["kwargs"].get("skip", True)
+        base, depth = c["kwargs"].get("base", 8), c["kwargs"].get("depth", 3)
+        skip = c["kwargs"].get("skip", True)
         assert c["expected"][0].shape == (x.shape[0], k, *x.shape[2:])
         _check_module(c["expected"], _unet_shapes(c_in, k, base, depth, skip),
                       lambda p: _unet(x, p, depth, skip))
     sizes = [s for c in _cases("unet") for s in c["args"][2].shape[2:]]
     assert any(s % 2 for s in sizes) and any(not c["kwargs"].get("skip", True) for c in _cases("unet"))
+    assert any(not c["kwargs"] for c in _cases("unet")), "a case must use UNet's own defaults"
+    assert any(c["args"][2].shape[2] == 2 ** c["kwargs"].get("depth", 3) for c in _cases("unet")), \
+        "a case must have the smallest height the depth allows"
 
 
 # -- the loss ------------------------------------------------------------------------------------------
 
 
 def test_pixel_cross_entropy_matches_torch():
+    """The loss and its gradient with respect to the logits, against F.cross_entropy and autograd."""
     all_void = 0
     for c in _cases("pixel_cross_entropy"):
         logits, target = c["args"]
+        loss, gradient = c["expected"]
         ignore = c["kwargs"].get("ignore_index", 255)
         if (target == ignore).all():
             all_void += 1
-            assert float(c["expected"]) == 0.0
+            assert float(loss) == 0.0 and torch.equal(gradient, torch.zeros_like(logits))
             continue
-        _close(c["expected"], F.cross_entropy(logits, target, ignore_index=ignore), atol=1e-9)
+        z = logits.clone().requires_grad_(True)
+        want = F.cross_entropy(z, target, ignore_index=ignore)
+        (want_gradient,) = torch.autograd.grad(want, z)
+        _close(loss, want, atol=1e-9)
+        _close(gradient, want_gradient, atol=1e-12)
     assert all_void, "an all-void case must be graded"
 
 
 def test_pixel_cross_entropy_worked_example():
     worked = _cases("pixel_cross_entropy")[0]
     assert worked["args"][1].tolist() == [[[1, 255, 0]]]
-    _close(worked["expected"], 0.5 * math.log(10 / 3), atol=1e-12)
+    _close(worked["expected"][0], 0.5 * math.log(10 / 3), atol=1e-12)
+    # d loss / d z = (softmax - one hot) / 2 at the two valid pixels, 0 at the void one
+    by_hand = torch.tensor([[[[1 / 8, 0, -1 / 5]], [[-1 / 4, 0, 1 / 10]], [[1 / 8, 0, 1 / 10]]]],
+                           dtype=torch.float64)
+    _close(worked["expected"][1], by_hand, atol=1e-12)
 
 
 def test_cross_entropy_cases_overflow_a_naive_softmax():
     big = [c for c in _cases("pixel_cross_entropy") if c["args"][0].abs().max() > 710]
     assert len(big) >= 2
     for c in big:
-        assert torch.isfinite(torch.as_tensor(c["expected"]))
+        assert all(torch.isfinite(torch.as_tensor(part)).all() for part in c["expected"])
 
 
 # -- the metrics ---------------------------------------------------------------------------------------

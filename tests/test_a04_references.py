@@ -48,9 +48,17 @@ def test_references_are_float64_and_record_their_origin():
 def test_convert_boxes_matches_box_convert():
     for c in _cases("convert_boxes"):
         boxes, in_fmt, out_fmt = c["args"]
+        if c["expected"] == {"<raises>": "ValueError"}:
+            assert not {in_fmt, out_fmt} <= {"xyxy", "cxcywh"}
+            continue
+        assert c["expected"].dtype == boxes.dtype
         _close(c["expected"], ops.box_convert(boxes, in_fmt, out_fmt))
     first = _cases("convert_boxes", ["visible"])[0]
     assert first["expected"].tolist() == [[2, 1, 4, 2], [20, 40, 20, 40], [5, 7, 0, 4]]
+    hidden = _cases("convert_boxes", ["hidden"])
+    assert [c["expected"].dtype for c in hidden[:2]] == [torch.float32] * 2       # empty, dtype kept
+    # an unknown format raises, also when both formats are the same unknown one
+    assert [c["args"][1:] for c in hidden if isinstance(c["expected"], dict)] == [["xyxy", "xywh"], ["xywh", "xywh"]]
 
 
 def test_box_iou_matches_torchvision_and_the_worked_example():
@@ -127,6 +135,11 @@ def test_decode_boxes_matches_box_coder_with_its_clamp():
         clamped += int((deltas[:, 2:] / scale > clip).sum()) if len(deltas) else 0
     assert clamped >= 2, "some hidden cases must exercise the clamp"
     _close(_cases("decode_boxes", ["visible"])[0]["expected"], [[2.0, 3.0, 12.0, 23.0]])
+    hidden = _cases("decode_boxes", ["hidden"])
+    deltas = hidden[5]["args"][0]                 # th = 15 with wh = 5 is under the clip; 15 itself is not
+    assert deltas[0, 3] / 5 < math.log(1000.0 / 16) < deltas[0, 3]
+    assert hidden[6]["args"][0].dtype == torch.float32 and hidden[6]["args"][1].dtype == torch.float64
+    assert hidden[6]["expected"].dtype == torch.float32              # the dtype of deltas, not of anchors
 
 
 def test_decode_undoes_encode_on_the_encoding_cases():
@@ -182,6 +195,10 @@ def test_label_anchors_hand_cases():
     assert hidden[4]["expected"][0].tolist() == [1, 0]
     # thresholds met with equality: >= high is positive, >= low is ignored
     assert hidden[5]["expected"][0].tolist() == [1, -1, 0, -1]
+    # the same with non-default thresholds, the anchor at `high` being no ground truth's best
+    assert hidden[8]["expected"][0].tolist() == [1, 1, -1, 0] and hidden[8]["expected"][1].tolist() == [0, 0, -1, -1]
+    # ties within a row go to the lower ground-truth index, also for a forced positive
+    assert hidden[9]["expected"][0].tolist() == [1, 1, 0] and hidden[9]["expected"][1].tolist() == [0, 1, -1]
 
 
 def test_sample_anchors_invariants():
@@ -190,6 +207,7 @@ def test_sample_anchors_invariants():
         n_pos = min(int((labels == 1).sum()), int(num_samples * fraction))
         n_neg = min(int((labels == 0).sum()), num_samples - n_pos)
         assert tuple(c["expected"]) == (n_pos, n_neg, True, True, True, True, True)
+    assert any(c["args"][1] * c["args"][2] % 1 == 0.5 for c in _cases("sample_anchors", ["hidden"]))
 
 
 # -- losses -------------------------------------------------------------------------------------------------
@@ -239,6 +257,8 @@ def test_multi_task_loss_is_the_weighted_sum():
         weights = c["args"][1] if len(c["args"]) > 1 else {}
         names = ("rpn_objectness", "rpn_box", "roi_classifier", "roi_box")
         _close(c["expected"], math.fsum(weights.get(n, 1.0) * float(losses[n]) for n in names))
+    assert any(set(c["args"][0]) - {"rpn_objectness", "rpn_box", "roi_classifier", "roi_box"}
+               for c in _cases("multi_task_loss", ["hidden"]))
 
 
 # -- RoI pooling ---------------------------------------------------------------------------------------------
@@ -250,6 +270,9 @@ def test_roi_pool_matches_torchvision():
         _close(c["expected"], ops.roi_pool(features, rois, size, c["kwargs"].get("spatial_scale", 1.0)))
     ramp = _cases("roi_pool", ["visible"])[0]
     assert ramp["expected"][0, 0].tolist() == [[35.0, 37.0], [51.0, 53.0]]
+    halves = _cases("roi_pool", ["hidden"])[6]    # every scaled coordinate is a half: rounded away from zero
+    assert (halves["args"][1][:, 1:] * halves["kwargs"]["spatial_scale"] % 1 == 0.5).all()
+    assert halves["expected"].dtype == torch.float32
 
 
 def test_roi_align_matches_torchvision():
@@ -258,6 +281,7 @@ def test_roi_align_matches_torchvision():
         kw = c["kwargs"]
         _close(c["expected"], ops.roi_align(features, rois, size, kw.get("spatial_scale", 1.0),
                                             kw.get("sampling_ratio", 2), kw.get("aligned", False)))
+        assert c["expected"].dtype == features.dtype
 
 
 def test_roi_cases_leave_the_feature_map_and_include_no_rois():
@@ -347,6 +371,7 @@ def test_match_detections_matches_a_greedy_loop():
     hidden = _cases("match_detections", ["hidden"])
     assert hidden[2]["expected"].tolist() == [True, True, False]      # second detection takes the other truth
     assert hidden[3]["expected"].tolist() == [True, True]             # IoU exactly 0.5 is a hit
+    assert hidden[6]["expected"].tolist() == [True, False]            # an IoU tie goes to the lower truth
 
 
 def _voc_ap(scores, hits, num_gt):

@@ -5,7 +5,9 @@ committed shapes classifier (and its gradient-based receptive_field), an SVD of 
 probe networks re-run stage by stage with functional ops and differentiated with
 torch.autograd.functional / torch.func and finite differences, a custom autograd Function in place of every
 ReLU for the modified backward rules, torchvision's gaussian_blur, numpy percentiles, and the answers of
-the paper network worked out by hand (see course_utils.models.tiny.paper_cam_net)."""
+the paper network worked out by hand (see course_utils.models.tiny.paper_cam_net). The probes of the
+exercises that take a model report, besides the result, what the call left behind (the notebook's locked
+cell ``side_effects``): for the solution, nothing."""
 
 import math
 
@@ -18,6 +20,7 @@ from autograder.assignments import exercises
 from autograder.assignments.a05_visualization import SHAPES_LAYERS
 from autograder.course import hidden_reference_file, visible_reference_file
 from course_utils import store
+from course_utils.grading import RAISES
 from course_utils.images import tone_map
 from course_utils.models import load_shapes_cnn, receptive_field, receptive_field_analytic
 from course_utils.models.tiny import probe_model
@@ -28,9 +31,26 @@ from reference_files import reference_cases
 
 A = "05_visualization"
 
+#: What the solution's probe reports as left behind: no hook, no .grad, no mode or parameter changed, and
+#: (where an image is passed) the image does not require grad.
+NOTHING_LEFT = (0, 0, 0, 0, False)
+
 
 def _cases(name, which=("visible", "hidden")):
-    return reference_cases(A, name, which)
+    """The cases of ``name`` that return (those that must raise are checked on their own)."""
+    return [c for c in reference_cases(A, name, which) if not _raising(c)]
+
+
+def _raising(case):
+    return isinstance(case["expected"], dict) and set(case["expected"]) == {RAISES}
+
+
+def test_cases_that_must_raise_say_what():
+    raising = {ex.name: [c["expected"][RAISES] for c in reference_cases(A, ex.name) if _raising(c)]
+               for ex in exercises(A)}
+    assert {k: v for k, v in raising.items() if v} == {
+        "tone_map_filters": ["ValueError"], "occlusion_map": ["ValueError"], "relu_backward": ["ValueError"],
+        "modified_backprop": ["ForwardFailed"]}
 
 
 def test_references_are_float64_and_cover_every_graded_case():
@@ -42,7 +62,11 @@ def test_references_are_float64_and_cover_every_graded_case():
             assert len(cases) == len(getattr(ex, which)), ex.name
             for c in cases:
                 out = c["expected"] if isinstance(c["expected"], tuple) else (c["expected"],)
-                assert all(v.dtype in (torch.float64, torch.int64) for v in out if isinstance(v, torch.Tensor))
+                inputs = [a for a in c["args"] if isinstance(a, torch.Tensor)]
+                # float32 outputs only where a float32 input asks for them (the dtype is part of the answer)
+                floats = {torch.float32, torch.float64} if any(a.dtype == torch.float32 for a in inputs) \
+                    else {torch.float64}
+                assert all(v.dtype in floats | {torch.int64} for v in out if isinstance(v, torch.Tensor))
 
 
 # -- filters, top activations, receptive fields, embeddings -----------------------------------------------
@@ -57,6 +81,8 @@ def test_tone_map_filters_matches_tone_map_filter_by_filter():
     assert (hidden[0][1] == 0).all() and (hidden[0][3] == 0).all()        # constant filters, minmax
     assert (hidden[1][3] == 0.5).all() and (hidden[1][1] == 1.0).all()    # zero / constant 0.3, symmetric
     assert (hidden[2] == 0).all() and (hidden[3] == 0.5).all()            # constant tensors, whole range
+    w = _cases("tone_map_filters", ["hidden"])[-1]["args"][0]             # float32 in, float32 out, exactly
+    assert w.dtype == hidden[-1].dtype == torch.float32 and torch.equal(hidden[-1], (w + 1) / 2)
 
 
 def _top_k_by_loops(acts, k):
@@ -172,9 +198,9 @@ def test_occlusion_map_matches_occluded_images_made_one_at_a_time():
                     x[ch, i * stride:i * stride + patch, j * stride:j * stride + patch] = fill
                 occluded.append(x)
         scores = _scores(_stages(kind, seed), torch.stack([image, *occluded]), label, score)
-        result, untouched = c["expected"]
+        result, with_autograd, within_batches, *left = c["expected"]
         _close(result, (scores[0] - scores[1:]).reshape(rows, cols))
-        assert untouched is True
+        assert with_autograd == 0 and within_batches is True and tuple(left) == NOTHING_LEFT
     # paper net, class 0 logit m0 + 2 m1 = 2 on [[1, -2], [3, 0]]; blanking a pixel removes its share
     _close(_cases("occlusion_map", ["visible"])[2]["expected"][0], [[0.25, 1.0], [0.75, 0.0]])
 
@@ -182,9 +208,9 @@ def test_occlusion_map_matches_occluded_images_made_one_at_a_time():
 def test_saliency_map_matches_the_jacobian():
     for c in _cases("saliency_map"):
         kind, seed, image, label = c["args"]
-        result, untouched, no_param_grad = c["expected"]
+        result, attached, *left = c["expected"]
         _close(result, _input_gradient(_stages(kind, seed), image, label).abs().amax(dim=0))
-        assert untouched is True and no_param_grad is True
+        assert attached is False and tuple(left) == NOTHING_LEFT
     # score_1 = -m0 + m1: |d/dx| = 1/4 where x != 0, 0 at x = 0; score_0 = m0 + 2 m1: 1/4 for x > 0, 1/2 for x < 0
     _close(_cases("saliency_map", ["visible"])[0]["expected"][0], [[0.25, 0.25], [0.25, 0.0]])
     _close(_cases("saliency_map", ["hidden"])[0]["expected"][0], [[0.25, 0.5], [0.25, 0.0]])
@@ -231,11 +257,11 @@ def _rule_relu(rule):
 def test_modified_backprop_matches_a_relu_with_its_own_backward():
     for c in _cases("modified_backprop"):
         kind, seed, image, label, rule = c["args"]
-        result, untouched, hooks = c["expected"]
+        result, attached, *left = c["expected"]
         _close(result, _input_gradient(_stages(kind, seed, _rule_relu(rule)), image, label))
         if rule == "backprop":
             _close(result, _input_gradient(_stages(kind, seed), image, label))
-        assert untouched is True and hooks == 0
+        assert attached is False and tuple(left) == NOTHING_LEFT
     # paper net, class 1: d score / d relu output = -1/4 on channel 0 (A0 = x), +1/4 on channel 1 (A1 = -x)
     visible = [c["expected"][0][0].tolist() for c in _cases("modified_backprop", ["visible"])[:3]]
     assert visible == [[[-0.25, -0.25], [-0.25, 0.0]], [[-0.25, -0.25], [-0.25, -0.25]], [[0.0, -0.25], [0.0, 0.0]]]
@@ -248,8 +274,8 @@ def test_grad_cam_matches_the_network_split_at_the_layer():
         a = _run(stages, image[None], stop=layer)[0]
         g = torch.autograd.functional.jacobian(lambda t: _run(stages, t[None], start=layer)[0, label], a)
         want = sum(g[k].mean() * a[k] for k in range(len(a))).clamp(min=0)
-        result, hooks = c["expected"]
-        assert result.shape == a.shape[1:] and hooks == 0
+        result, attached, *left = c["expected"]
+        assert result.shape == a.shape[1:] and attached is False and tuple(left) == NOTHING_LEFT
         _close(result, want)
     # the paper net's docstring: relu(A0 / 4 + 2 A1 / 4) for class 0, relu(-A0 / 4 + A1 / 4) for class 1
     paper = [c["expected"][0] for c in _cases("grad_cam", ["visible"])[:2]]
@@ -289,9 +315,9 @@ def _objective(stages, x, target):
 def test_objective_matches_the_stages():
     for c in _cases("objective"):
         kind, seed, image, target = c["args"]
-        value, hooks = c["expected"]
+        value, attached, *left = c["expected"]
         _close(value, _objective(_stages(kind, seed), image, target)[0])
-        assert hooks == 0
+        assert attached is True and tuple(left) == NOTHING_LEFT
 
 
 def test_ascent_step_matches_torch_func_grad_and_finite_differences():
@@ -299,10 +325,13 @@ def test_ascent_step_matches_torch_func_grad_and_finite_differences():
         kind, seed, image, target, lr, l2 = c["args"]
         stages = _stages(kind, seed)
         grad = torch.func.grad(lambda x: _objective(stages, x, target)[0] - l2 * (x ** 2).sum())(image)
-        new, got_grad, untouched = c["expected"]
+        new, got_grad, attached, *left = c["expected"]
         _close(got_grad, grad)
-        _close(new, image + lr * grad / grad.abs().mean())
-        assert untouched is True
+        scale = grad.abs().mean()
+        _close(new, image + lr * (grad / scale if scale > 0 else grad))
+        assert attached is False and tuple(left) == NOTHING_LEFT
+    zero = _cases("ascent_step", ["hidden"])[3]                     # an inactive unit, l2 = 0: no step at all
+    assert (zero["expected"][1] == 0).all() and torch.equal(zero["expected"][0], zero["args"][2])
     for c in _cases("ascent_step", ["visible"]):                      # every pixel, central differences
         kind, seed, image, target, lr, l2 = c["args"]
         h = 1e-6
@@ -335,4 +364,4 @@ def test_clip_small_matches_numpy_percentiles():
 def test_visualize_reaches_its_margin():
     for c in _cases("visualize"):
         size = c["args"][3]
-        assert c["expected"] == ((1, 3, size, size), True, True)
+        assert c["expected"] == ((1, 3, size, size), True, True, "torch.float64", 0, 0, 0, 0)

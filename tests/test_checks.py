@@ -22,8 +22,21 @@ def test_message_reports_shape_dtype_errors_and_which_elements():
     for part in ("shape (2,)", "float64", "1 of 2 element(s)", "index (1,)", "max abs err 5.00e-01",
                  "max rel err 2.00e-01"):
         assert part in result.message
+    assert "returned 2.0, expected 2.5" in result.message  # the first differing element
     assert "rtol" not in result.message  # the tolerance is stated once, by the caller
     assert result.max_abs == pytest.approx(0.5) and result.max_rel == pytest.approx(0.2)
+
+
+def test_indices_and_counts_say_which_element_differs_without_error_sizes():
+    result = compare(np.array([3, 0, 2, 1]), np.array([0, 2, 3, 1]), check_dtype=True)
+    assert not result.ok and "values differ at 3 of 4 element(s) (first at index (0,): returned 3, expected 0)" \
+        in result.message and "err" not in result.message
+
+
+def test_tuples_of_numbers_read_as_one_value_and_empty_ones_pass():
+    assert compare((1, 2.5), (1, 2.5), check_dtype=True).message == "returned (1, 2.5)"
+    assert compare([], [], 0, 0).ok and compare((), (), 0, 0, check_dtype=True).ok
+    assert not compare((1, 2), (1, 3), check_dtype=True).ok
 
 
 def test_small_outputs_are_shown_side_by_side_and_large_ones_are_not():

@@ -50,7 +50,7 @@ def folder(tmp_path, monkeypatch):
 def test_visible_check_passes_and_reports(folder, capsys):
     Checker("toy", folder).visible("double", _good)
     out = capsys.readouterr()
-    assert "case 1: PASS shape (3,) float64, max abs err 0.0e+00\n" in out.out and "all visible cases pass" in out.out
+    assert "case 1: PASS shape (3,) float64\n" in out.out and "all visible cases pass" in out.out
     assert out.out.count("rtol=1e-07") == 1  # the tolerance is stated once, not on every case
     assert out.err == ""
 
@@ -63,7 +63,7 @@ def test_visible_check_fails_with_hint_and_survives_exceptions(folder, capsys):
     out = capsys.readouterr()
     assert "max abs err 2.00e+00" in out.out and "raised ZeroDivisionError" in out.out and out.err == ""
     assert "inputs: x=(3,) float64" in out.out  # a failing case shows its inputs
-    assert out.out.split()[out.out.split().index("returned") + 1] == "expected"  # side by side
+    assert re.search(r"^\s+returned\s+expected$", out.out, re.M)  # side by side
     assert "[2., 3., 4.]" in out.out and "[0., 2., 4.]" in out.out
     assert "in <lambda>" in out.out and "grading.py" not in out.out  # the traceback starts in the function
 

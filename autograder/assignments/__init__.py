@@ -45,6 +45,23 @@ class Rule:
     checked_by: str
 
 
+def on_cases(visible=(), hidden=(), what: str = "") -> str:
+    """``checked_by`` of a :class:`Rule`: ``"visible 1, hidden 2: what"`` from case numbers (1-based)."""
+    labels = ", ".join([f"visible {i}" for i in visible] + [f"hidden {i}" for i in hidden])
+    return f"{labels}: {what}" if what else labels
+
+
+#: The rule of every exercise that takes arrays or tensors, besides its own.
+UNCHANGED = Rule("The input arrays are left unchanged (the rule every check states).",
+                 "every case: each array argument is compared with a pristine copy after the call")
+
+
+def forbids_rule(calls: str) -> Rule:
+    """The rule of an exercise that forbids ``calls`` (the grader finds them in the answer cell)."""
+    return Rule(f"Do not use {calls}; the grader withholds the points of an answer that does.",
+                "every case: the grader finds such calls in the answer cell (forbids) and withholds the points")
+
+
 @dataclass(frozen=True)
 class Exercise:
     """An autograded exercise.

@@ -3,7 +3,8 @@
 The lecture's worked example (input and kernel both [[0, 1], [2, 3]], stride 1, no padding, output
 [[0, 0, 1], [0, 4, 6], [4, 12, 9]]) and its 2x2 -> 4x4 shape example (3x3 kernel, stride 2, padding 1,
 output padding 1) are visible cases. Hidden cases use other shapes, channel counts, strides, paddings
-and output paddings, non-square kernels, odd sizes for pooling and ties between maxima.
+and output paddings, non-square kernels, odd sizes for pooling and ties between maxima. Each exercise
+lists the rules its docstring states beside the cases that check them (``spec_rules``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import Bug, Case, Exercise, randn
+from . import Bug, Case, Exercise, Rule, UNCHANGED, forbids_rule, on_cases, randn
 
 #: The lecture's 2x2 input and 2x2 kernel of the transposed-convolution problem.
 SEED_INPUT = np.array([[0, 1],
@@ -74,6 +75,16 @@ EXERCISES = [
         **_EXACT,
         hint="The stamps start every `stride` pixels and the last one ends at (in_size - 1)*stride + "
              "kernel_size; `padding` is removed at both ends, `output_padding` added at one end only.",
+        spec_rules=(
+            Rule("(in_size - 1)*stride - 2*padding + kernel_size + output_padding, as nn.ConvTranspose2d "
+                 "defines it.", on_cases((1, 2, 3), (1, 2, 3, 4, 5, 6, 7), "the references agree with "
+                                                                    "nn.ConvTranspose1d")),
+            Rule("padding is cropped from each end.", on_cases((2, 3), (1, 2, 5), "padding 1 and 2")),
+            Rule("output_padding is added at the far end only.", on_cases((2,), (5, 6), "output_padding 1 and 2")),
+            Rule("stride, padding and output_padding default to 1, 0 and 0.",
+                 on_cases((1,), (3, 4, 7), "called without some or all of them")),
+            Rule("The result is an int.", "every case: the kind of the number"),
+        ),
     ),
     Exercise(
         name="conv_transpose_naive",
@@ -96,6 +107,26 @@ EXERCISES = [
              "(i*stride, j*stride), then crop `padding` rows and columns from *each* side (the "
              "output_padding rows stay at the bottom and right) and add b.",
         forbids=('torch.nn.functional.conv_transpose2d', 'torch.nn.ConvTranspose2d'),
+        spec_rules=(
+            Rule("Every x[n, c, i, j] adds x[n, c, i, j] * w[c] into the canvas window whose top-left corner is "
+                 "(i*stride, j*stride); the same numbers as F.conv_transpose2d.",
+                 on_cases((1, 2, 3), (1, 2, 3, 4, 5, 6), "visible 1 is the lecture's example; the references "
+                                                   "agree with F.conv_transpose2d")),
+            Rule("The contributions of all input channels add up, for all output channels at once.",
+                 on_cases((3,), (1, 2, 3, 4, 5), "C_in > 1 or C_out > 1")),
+            Rule("w has PyTorch's layout (C_in, C_out, KH, KW).", on_cases((3,), (1, 2, 3, 5), "C_in != C_out")),
+            Rule("stride is the step of the stamps.", on_cases((2,), (1, 2, 3, 5, 6), "stride 2 and 3; hidden 2, "
+                                                                              "3 have gaps between stamps")),
+            Rule("padding rows and columns are cropped from each side of the canvas.",
+                 on_cases((2, 3), (1, 4, 5), "padding 1 and 2")),
+            Rule("output_padding rows and columns (less than stride) are kept at the bottom and right.",
+                 on_cases((2,), (2, 3, 5), "output_padding = stride - 1, its largest value")),
+            Rule("b is added to each output channel.", on_cases((2, 3), (1, 2, 3, 4, 5, 6), "visible 1 has b = 0")),
+            Rule("H' = (H - 1)*stride - 2*padding + KH + output_padding, W' likewise with KW; float64.",
+                 "every case: shape and dtype; hidden 2 has KH != KW"),
+            UNCHANGED,
+            forbids_rule("F.conv_transpose2d or nn.ConvTranspose2d"),
+        ),
     ),
     Exercise(
         name="conv_matrix",
@@ -115,6 +146,19 @@ EXERCISES = [
         **_FLOAT,
         hint="Row i*W' + j is the (H, W) zero image with the kernel (not flipped) pasted at rows "
              "i..i+KH-1 and columns j..j+KW-1, flattened in C order.",
+        forbids=('torch.nn.functional.conv2d', 'torch.nn.Conv2d'),
+        spec_rules=(
+            Rule("M @ x.ravel() is the cross-correlation of x with w (no flip), flattened in C order.",
+                 on_cases((1, 2, 3), (1, 2, 3, 4, 5), "the references agree with F.conv2d on basis images; "
+                                                "visible 1 is the lecture's kernel")),
+            Rule("Row i*W' + j belongs to output position (i, j); column r*W + q to input pixel (r, q).",
+                 on_cases((3,), (2, 3, 5), "KH != KW or H != W")),
+            Rule("The shape is (H'*W', H*W) with H' = H - KH + 1 and W' = W - KW + 1.",
+                 "every case: shape; hidden 4: a kernel as large as the image gives one row"),
+            Rule("The matrix is float64, the dtype of w.", "every case: dtype"),
+            UNCHANGED,
+            forbids_rule("a library convolution (F.conv2d, nn.Conv2d)"),
+        ),
     ),
     Exercise(
         name="upsample_nearest",
@@ -133,6 +177,15 @@ EXERCISES = [
         hint="Repeat every pixel `factor` times along H and again along W (np.repeat with axis=2, then "
              "axis=3).",
         forbids=('torch.nn.functional.interpolate', 'torch.nn.Upsample', 'torch.nn.UpsamplingNearest2d'),
+        spec_rules=(
+            Rule("out[n, c, r, q] = x[n, c, r // factor, q // factor], as F.interpolate(mode='nearest').",
+                 on_cases((1, 2), (1, 2, 3, 4), "the references agree with F.interpolate; H != W in visible 2, "
+                                           "hidden 1, 4")),
+            Rule("factor is at least 1; factor 1 gives x's values.", on_cases((), (3,), "factor 1")),
+            Rule("The shape is (N, C, H*factor, W*factor), float64.", "every case: shape and dtype"),
+            UNCHANGED,
+            forbids_rule("F.interpolate, nn.Upsample or nn.UpsamplingNearest2d"),
+        ),
     ),
     Exercise(
         name="upsample_bed_of_nails",
@@ -150,6 +203,14 @@ EXERCISES = [
         **_EXACT,
         hint="Start from zeros of shape (N, C, H*factor, W*factor) and write x into every factor-th row "
              "and column, starting at row 0 and column 0 (the top-left corner of each block).",
+        spec_rules=(
+            Rule("out[n, c, factor*i, factor*j] = x[n, c, i, j]: the top-left corner of each block.",
+                 on_cases((1, 2), (1, 2, 3, 4))),
+            Rule("Every other position is zero.", on_cases((1, 2), (1, 2, 4), "factor 2, 3 and 4")),
+            Rule("factor is at least 1; factor 1 gives x's values.", on_cases((), (3,), "factor 1")),
+            Rule("The shape is (N, C, H*factor, W*factor), float64.", "every case: shape and dtype"),
+            UNCHANGED,
+        ),
     ),
     Exercise(
         name="max_pool_with_switches",
@@ -174,6 +235,22 @@ EXERCISES = [
              "position inside the window; on ties keep the first maximum in row-major order (np.argmax "
              "does).",
         forbids=('torch.nn.functional.max_pool2d', 'torch.nn.MaxPool2d'),
+        spec_rules=(
+            Rule("out holds the maximum of each window; switches its flat index row*W + col in the (H, W) "
+                 "input plane, as F.max_pool2d(..., return_indices=True).",
+                 on_cases((1, 2, 3), (1, 2, 3, 4, 5, 6, 7), "the references agree with F.max_pool2d; H != W in "
+                                                      "hidden 1, 3, 4, 7")),
+            Rule("On ties the first maximum in row-major order wins.",
+                 on_cases((1,), (5, 6), "windows with equal maxima (visible 1: its bottom-right window)")),
+            Rule("pool_size is P or (PH, PW); stride is S or (SH, SW).", on_cases((), (3, 4), "pairs")),
+            Rule("Overlapping windows (stride below the window) are pooled independently.",
+                 on_cases((3,), (3, 4, 6))),
+            Rule("No padding: H' = (H - PH) // SH + 1 and W' likewise; windows past the border are dropped.",
+                 "every case: shape; windows are dropped in hidden 3 and 7"),
+            Rule("out is float64 and switches int64.", "every case: dtype of each"),
+            UNCHANGED,
+            forbids_rule("F.max_pool2d or nn.MaxPool2d"),
+        ),
     ),
     Exercise(
         name="max_unpool",
@@ -193,6 +270,17 @@ EXERCISES = [
         hint="Start from zeros of shape (N, C, H*W), write y at the switch positions of each plane "
              "(np.put_along_axis on the flattened planes), then reshape to (N, C, H, W).",
         forbids=('torch.nn.functional.max_unpool2d', 'torch.nn.MaxUnpool2d'),
+        spec_rules=(
+            Rule("out[n, c].ravel()[switches[n, c, i, j]] = y[n, c, i, j], as F.max_unpool2d.",
+                 on_cases((1, 2), (1, 2, 3, 4, 5), "the references agree with F.max_unpool2d")),
+            Rule("Zero elsewhere.", on_cases((1, 2), (1, 2, 3, 4, 5), "hidden 3 has a last row and column no "
+                                                                "window covered")),
+            Rule("output_shape is (H, W), in that order.", on_cases((), (1, 4), "H != W")),
+            Rule("Switches that repeat (overlapping windows) carry the same value.", on_cases((), (5,))),
+            Rule("The shape is (N, C, H, W), float64.", "every case: shape and dtype"),
+            UNCHANGED,
+            forbids_rule("F.max_unpool2d or nn.MaxUnpool2d"),
+        ),
     ),
     Exercise(
         name="bilinear_kernel",
@@ -210,6 +298,14 @@ EXERCISES = [
         **_FLOAT,
         hint="k = 2*factor - factor % 2, centre c = (k - 1) / 2, 1-D weights 1 - |u - c| / factor for "
              "u = 0..k-1, and the 2-D kernel is the outer product of the 1-D weights with themselves.",
+        spec_rules=(
+            Rule("Entry (u, v) is t[u] * t[v] with t[u] = 1 - |u - (k - 1)/2| / factor.",
+                 on_cases((1, 2), (1, 2, 3, 4), "the references reproduce F.interpolate(mode='bilinear')")),
+            Rule("k = 2*factor - factor % 2.", on_cases((1, 2), (1, 2, 3, 4), "even factors in visible 1, hidden 2, "
+                                                                        "4; odd in visible 2, hidden 1, 3")),
+            Rule("factor is at least 1.", on_cases((), (1,), "factor 1 gives [[1.0]]")),
+            Rule("The kernel is float64.", "every case: dtype"),
+        ),
     ),
 ]
 

@@ -5,7 +5,13 @@ The hand-worked examples of the notebook are visible cases: the IoU of two 2x2 s
 (2, 3, 12, 23) encoded against the anchor (0, 0, 10, 10), the 8x8 ramp pooled over one RoI, the NMS row
 with an IoU of exactly 0.5, and the ranked list T F F T T T with five ground truths (AP 0.6). Hidden
 cases cover the edges: empty box sets, zero-area boxes, ties in scores and in IoU, a single class, an
-image without ground truth, RoIs that leave the feature map, and thresholds met with equality.
+image without ground truth, RoIs that leave the feature map, thresholds met with equality, unknown box
+formats that must raise, and float32 inputs whose dtype the result must keep.
+
+No hidden case of an exercise that others build on equals a call that those others make on their own
+cases (``cvcourse references`` refuses such replays): convert_boxes' empty cases are float32 (encode_boxes
+and decode_boxes call it on empty float64 boxes), smooth_l1_loss's empty case is 3-D (fast_rcnn_loss
+calls it on (0, 4) tensors).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import math
 import numpy as np
 import torch
 
-from . import Bug, Case, Exercise
+from . import Bug, Case, Exercise, Rule
 
 _EXACT = {"rtol": 0.0, "atol": 0.0}
 _FLOAT = {"rtol": 1e-7, "atol": 1e-9}
@@ -193,12 +199,14 @@ EXERCISES = [
             Case(args=(_boxes(5, 120), "cxcywh", "xyxy")),
         ],
         hidden=[
-            Case(args=(_empty_boxes(), "xyxy", "cxcywh")),
-            Case(args=(_empty_boxes(), "cxcywh", "xyxy")),
+            Case(args=(_empty_boxes().float(), "xyxy", "cxcywh")),          # empty, and the dtype kept
+            Case(args=(_empty_boxes().float(), "cxcywh", "xyxy")),
             Case(args=(_t([[3.0, 4.0, 0.0, 0.0], [1.5, -2.0, 0.0, 6.0]]), "cxcywh", "xyxy")),
             Case(args=(_boxes(4, 130), "xyxy", "xyxy")),
             Case(args=(_boxes(20, 140, size=640.0) - 100.0, "cxcywh", "xyxy")),
             Case(args=(_boxes(9, 150, size=8.0), "xyxy", "cxcywh")),
+            Case(args=(_boxes(2, 160), "xyxy", "xywh"), raises="ValueError"),  # a format torchvision knows
+            Case(args=(_boxes(2, 170), "xywh", "xywh"), raises="ValueError"),  # equal, yet unknown
         ],
         numpy=False,
         **_FLOAT,
@@ -206,6 +214,22 @@ EXERCISES = [
              "corners are centre -/+ half the size. Work on the last axis so that an empty (0, 4) input "
              "gives a (0, 4) output.",
         forbids=('torchvision.ops.box_convert',),
+        copies=True,
+        spec_rules=(
+            Rule("xyxy to cxcywh: the centre is the mean of the corners, the size their difference",
+                 "visible 1, visible 2, hidden 6: hand boxes (one of zero width), random boxes, tiny boxes"),
+            Rule("cxcywh to xyxy: the corners are the centre -/+ half the size",
+                 "visible 3, hidden 3, hidden 5: random boxes, zero sizes, negative coordinates"),
+            Rule("N may be 0: a (0, 4) input gives a (0, 4) output, in both directions",
+                 "hidden 1, hidden 2"),
+            Rule("the result has the dtype of the input", "every case: float64 in, float64 out; "
+                 "hidden 1, hidden 2: float32 in, float32 out"),
+            Rule("a new tensor: equal formats return a copy, never the input itself",
+                 "every case: no output may share memory with the input (copies=True); hidden 4: xyxy to xyxy"),
+            Rule("raises ValueError if a format is not in BOX_FORMATS",
+                 "hidden 7: unknown out_fmt; hidden 8: both unknown and equal (so no early copy)"),
+            Rule("the input is not changed", "every case"),
+        ),
     ),
     Exercise(
         name="box_iou",
@@ -232,6 +256,17 @@ EXERCISES = [
              "to the smaller bottom-right corner, with sides clamped at 0; no +1 anywhere, and IoU 0 where "
              "the union is 0.",
         forbids=('torchvision.ops.box_iou',),
+        spec_rules=(
+            Rule("iou[i, j] = intersection / union of boxes1[i] and boxes2[j], an (N, M) matrix",
+                 "visible 1, visible 2, visible 3, hidden 5: N != M, overlapping and disjoint pairs"),
+            Rule("areas are (x2 - x1) * (y2 - y1), no +1",
+                 "visible 1: two 2x2 squares overlapping in one cell give 1/7; a box touching another gives 0"),
+            Rule("IoU 0 where the union has area 0 (no NaN)", "hidden 3: zero-area boxes, one with itself"),
+            Rule("an empty input gives an empty (N, 0) or (0, M) result", "hidden 1, hidden 2"),
+            Rule("a box inside another: IoU is the ratio of the areas, in both argument orders",
+                 "visible 1, hidden 4"),
+            Rule("float64 in, float64 out; the inputs are not changed", "every case"),
+        ),
     ),
     Exercise(
         name="make_anchors",
@@ -252,6 +287,17 @@ EXERCISES = [
         hint="Cell (i, j) is centred at ((j + 0.5) * stride, (i + 0.5) * stride); an anchor of scale s and "
              "ratio r = h / w has h = s * sqrt(r) and w = s / sqrt(r); rows run over cells (row-major), "
              "then scales, then ratios.",
+        spec_rules=(
+            Rule("cell (i, j) is centred at ((j + 0.5) * stride, (i + 0.5) * stride)",
+                 "visible 1, visible 2, hidden 1, hidden 3: H' != W' puts i on y and j on x; "
+                 "hidden 4: a fractional stride"),
+            Rule("height sigma * sqrt(r), width sigma / sqrt(r) with r = height / width",
+                 "visible 1: ratios 0.5 and 2; hidden 2: ratios 0.25 and 4"),
+            Rule("row ((i * W' + j) * S + a) * R + b: cells row-major, then scales, then ratios",
+                 "visible 2, hidden 2: several scales and ratios on non-square maps"),
+            Rule("an empty feature map gives a (0, 4) tensor", "hidden 5: (0, 3) cells"),
+            Rule("float64 anchors (x1, y1, x2, y2)", "every case: integer strides and float scales"),
+        ),
     ),
     Exercise(
         name="encode_boxes",
@@ -274,6 +320,17 @@ EXERCISES = [
         hint="t_x = w_x (x_box - x_anchor) / w_anchor with centres, t_w = w_w log(w_box / w_anchor); y and h "
              "likewise. Convert both box sets to centre/size first.",
         forbids=('torchvision.models.detection._utils',),
+        spec_rules=(
+            Rule("tx = wx (bx - ax) / aw, ty = wy (by - ay) / ah, tw = ww log(bw / aw), th = wh log(bh / ah), "
+                 "with centre/size forms", "visible 1: the worked example (0.2, 0.8, 0, log 2); visible 2, "
+                 "hidden 4: random and large boxes"),
+            Rule("row k of boxes against row k of anchors", "visible 2, hidden 4, hidden 5"),
+            Rule("weights (wx, wy, ww, wh) multiply their own coordinate",
+                 "visible 3, hidden 5: (10, 10, 5, 5); hidden 3: four different weights"),
+            Rule("a box equal to its anchor encodes to 0", "hidden 2"),
+            Rule("N may be 0", "hidden 1"),
+            Rule("float64 in, float64 out; the inputs are not changed", "every case"),
+        ),
     ),
     Exercise(
         name="decode_boxes",
@@ -292,12 +349,32 @@ EXERCISES = [
             Case(args=(torch.zeros(0, 4, dtype=torch.float64), _empty_boxes())),
             Case(args=(_normal((7, 4), 540), _boxes(7, 541, min_side=4.0)),
                  kwargs={"weights": (1.0, 2.0, 3.0, 4.0)}),
+            # the clip after the weights: 25 / 5 and 22 / 5 are clipped, 15 / 5 is not (15 itself would be)
+            Case(args=(_t([[0.5, -1.0, 25.0, 15.0], [0.0, 0.0, -30.0, 22.0]]), _boxes(2, 550, min_side=4.0)),
+                 kwargs={"weights": (10.0, 10.0, 5.0, 5.0)}),
+            # float32 deltas, float64 anchors: float32 boxes (every value exact in float32)
+            Case(args=(_t([[0.25, -0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [-0.125, 0.5, 0.0, 0.0]], torch.float32),
+                       _t([[0.0, 0.0, 8.0, 8.0], [2.0, 4.0, 6.0, 12.0], [10.0, 10.0, 18.0, 26.0]]))),
         ],
         numpy=False,
         **_FLOAT,
         hint="Divide each delta by its weight, clamp the log-size deltas at `clip` from above only, then the "
              "centre is anchor centre + d_x * anchor width and the width anchor width * exp(d_w).",
         forbids=('torchvision.models.detection._utils',),
+        spec_rules=(
+            Rule("centre ax + (tx / wx) aw, ay + (ty / wy) ah; size aw exp(tw / ww), ah exp(th / wh)",
+                 "visible 1: the worked example back to (2, 3, 12, 23); visible 2, hidden 5"),
+            Rule("tw / ww and th / wh are clipped at clip from above (default log(1000 / 16))",
+                 "hidden 1: 8 and 10 clipped at the default; hidden 2: clip=1.0"),
+            Rule("no lower bound on the size deltas", "hidden 1, hidden 2, hidden 6: negative tw and th pass"),
+            Rule("the clip applies after dividing by the weights",
+                 "hidden 6: th = 15 with wh = 5 is 3, under the clip (clipping 15 first would give 4.1 / 5)"),
+            Rule("zero deltas give the anchors back", "hidden 3"),
+            Rule("N may be 0", "hidden 4"),
+            Rule("the result has the dtype of deltas",
+                 "every case: float64; hidden 7: float32 deltas with float64 anchors give float32 boxes"),
+            Rule("the inputs are not changed", "every case"),
+        ),
     ),
     Exercise(
         name="label_anchors",
@@ -316,12 +393,33 @@ EXERCISES = [
             Case(args=(_iou(_grid_anchors(6, 6.0, 10.0), _boxes(3, 640, size=36.0, min_side=6.0)),),
                  kwargs={"high": 0.5, "low": 0.5}),
             Case(args=(_t([[0.1]]),), kwargs={"high": 0.6, "low": 0.2}),
+            # anchors exactly at high and at low that are no column's best: labels 1, 1, -1, 0
+            Case(args=(_t([[0.9, 0.8], [0.6, 0.1], [0.25, 0.2], [0.1, 0.2]]),), kwargs={"high": 0.6, "low": 0.25}),
+            # ties within rows: matched 0 and 1 (anchor 1 is forced by column 2 but matched to column 1)
+            Case(args=(_t([[0.75, 0.75, 0.1], [0.2, 0.5, 0.5], [0.0, 0.0, 0.0]]),)),
         ],
         numpy=False,
         **_EXACT,
         hint="Start from each anchor's best IoU (1 if >= high, -1 if in [low, high), 0 below low), then make "
              "positive every anchor whose IoU with some ground truth equals that ground truth's best IoU "
              "(if > 0), matched to the anchor's own argmax; matched is -1 for non-positives.",
+        fields=("labels", "matched"),
+        spec_rules=(
+            Rule("best IoU >= high is positive", "visible 1; hidden 9: best IoU equal to high=0.6, "
+                 "no ground truth's best (a strict > makes it ignored)"),
+            Rule("best IoU in [low, high) is ignored (-1), below low negative (0)",
+                 "visible 1, hidden 6: IoU equal to low=0.3 is ignored, 0.29999 negative; hidden 9: equal to "
+                 "low=0.25; hidden 7: high == low leaves nothing ignored; hidden 8: non-default thresholds"),
+            Rule("every anchor that reaches the largest IoU of some column is positive, ties included",
+                 "visible 1: anchor 2 only by its column; hidden 1; hidden 2: two anchors tie for a column"),
+            Rule("a column whose largest IoU is 0 forces nothing", "hidden 5"),
+            Rule("matched: the ground truth with the highest IoU in the anchor's own row, lowest index on ties",
+                 "hidden 1: a forced positive is matched to its own best, not the column that forced it; "
+                 "hidden 10: ties within a row go to the lower index"),
+            Rule("matched is -1 for every anchor that is not positive", "visible 1, visible 2, hidden 2"),
+            Rule("M == 0: every anchor negative; N may be 0", "hidden 3, hidden 4"),
+            Rule("labels and matched are int64; the input is not changed", "every case"),
+        ),
     ),
     Exercise(
         name="sample_anchors",
@@ -337,12 +435,29 @@ EXERCISES = [
             Case(args=(_labels((0, 0, 12), 760), 8, 0.5, 5)),
             Case(args=(_labels((30, 40, 0), 770), 20, 1.0, 6)),
             Case(args=(torch.zeros(0, dtype=torch.int64), 8, 0.5, 7)),
+            Case(args=(_labels((20, 30, 5), 780), 15, 0.5, 8)),                 # 7.5 positives: int() gives 7
         ],
         numpy=False,
         **_EXACT,
         hint="At most int(num_samples * positive_fraction) positives, as many as exist; fill the rest with "
              "negatives, as many as exist; draw both with torch.randperm and a torch.Generator seeded with "
              "`seed`, and return indices into `labels`.",
+        fields=("number of positives", "number of negatives", "positives have label 1",
+                "negatives have label 0", "no index repeats", "same seed, same draw", "int64 indices"),
+        spec_rules=(
+            Rule("min(#positives, int(num_samples * positive_fraction)) positives",
+                 "visible 1, visible 2, hidden 2: more positives than allowed; hidden 5: fraction 1; "
+                 "hidden 7: 15 * 0.5 = 7.5 rounds down to 7"),
+            Rule("min(#negatives, num_samples - len(pos_idx)) negatives",
+                 "visible 1, hidden 1: no positives; hidden 3: fewer anchors than num_samples; hidden 7"),
+            Rule("indices into labels: positives have label 1, negatives label 0, ignored never drawn",
+                 "every case; hidden 4: only ignored anchors"),
+            Rule("no index repeats", "every case"),
+            Rule("the same seed gives the same result", "every case: the probe draws twice"),
+            Rule("int64 indices", "every case"),
+            Rule("N may be 0", "hidden 6"),
+            Rule("labels are not changed", "every case"),
+        ),
     ),
     Exercise(
         name="smooth_l1_loss",
@@ -357,13 +472,22 @@ EXERCISES = [
             Case(args=(torch.linspace(-6, 6, 25, dtype=torch.float64), torch.zeros(25, dtype=torch.float64)),
                  kwargs={"beta": 2.5}),
             Case(args=(_t([1.5, -1.5, 2.0, 0.0]), _t([0.0, 0.0, 0.5, 1.5])), kwargs={"beta": 1.5}),
-            Case(args=(torch.zeros(0, 4, dtype=torch.float64), torch.zeros(0, 4, dtype=torch.float64))),
+            Case(args=(torch.zeros(2, 0, 3, dtype=torch.float64), torch.zeros(2, 0, 3, dtype=torch.float64))),
         ],
         numpy=False,
         **_FLOAT,
         hint="With d = |input - target|: 0.5 d^2 / beta where d < beta, d - 0.5 beta elsewhere, no reduction; "
              "beta = 0 is the plain L1 loss |d| (do not divide by zero).",
         forbids=('torch.nn.functional.smooth_l1_loss', 'torch.nn.functional.huber_loss', 'torch.nn.SmoothL1Loss', 'torch.nn.HuberLoss'),
+        spec_rules=(
+            Rule("0.5 d^2 / beta where d < beta, d - 0.5 beta elsewhere, d = |input - target|",
+                 "visible 1: d from 0 to 3 with beta 1 (both branches); visible 2, hidden 1, hidden 3, "
+                 "hidden 4: other betas, d on both sides of beta"),
+            Rule("beta == 0 gives d itself, without dividing by zero (no NaN)", "hidden 2"),
+            Rule("no reduction: the result has the shape of the input, any shape",
+                 "every case: 1-D and 2-D; hidden 5: an empty 3-D input"),
+            Rule("float64 in, float64 out; the inputs are not changed", "every case"),
+        ),
     ),
     Exercise(
         name="rpn_loss",
@@ -386,6 +510,19 @@ EXERCISES = [
         hint="Objectness: mean binary cross-entropy with logits over pos_idx (target 1) and neg_idx (target "
              "0); box: smooth L1 summed over the positives' four deltas, divided by the number of *sampled* "
              "anchors (positives + negatives); both 0 when nothing is sampled.",
+        fields=("loss_objectness", "loss_box"),
+        spec_rules=(
+            Rule("objectness: mean binary cross-entropy with logits over the P + Q sampled anchors",
+                 "visible 1, visible 2, hidden 4: large logits"),
+            Rule("box: smooth L1 summed over the positives' 4 deltas, divided by P + Q",
+                 "visible 1, visible 2, hidden 4, hidden 5"),
+            Rule("beta reaches the smooth L1 loss; its default is 1/9 (not smooth_l1_loss's 1)",
+                 "visible 1, hidden 3: default; visible 2, hidden 4, hidden 5: other betas"),
+            Rule("only negatives: box loss 0; only positives: objectness over them alone",
+                 "hidden 1, hidden 3"),
+            Rule("both 0 if P + Q == 0", "hidden 2"),
+            Rule("0-dim float64 results; the inputs are not changed", "every case"),
+        ),
     ),
     Exercise(
         name="roi_pool",
@@ -402,6 +539,10 @@ EXERCISES = [
             Case(args=(_normal((1, 3, 4, 4), 1050), torch.zeros(0, 5, dtype=torch.float64), 2)),
             Case(args=(_normal((2, 1, 8, 8), 1060), _t([[1.0, 2.0, 2.0, 3.0, 3.0], [0.0, 0.0, 0.0, 7.0, 1.0]]), 4)),
             _roi_case(1070, (3, 4, 16, 12), 8, 48.0, 3, 0.25),
+            # every scaled coordinate a half (-0.5, 1.5, 2.5, 3.5; 0.5, -1.5, 4.5, 2.5), float32 kept
+            Case(args=(_normal((1, 2, 6, 6), 1080).float(),
+                       _t([[0.0, -1.0, 3.0, 5.0, 7.0], [0.0, 1.0, -3.0, 9.0, 5.0]], torch.float32), 2),
+                 kwargs={"spatial_scale": 0.5}),
         ],
         numpy=False,
         **_FLOAT,
@@ -409,6 +550,22 @@ EXERCISES = [
              "float bin_w = roi_w / pw; bin j covers columns floor(j * bin_w) + x1 to ceil((j + 1) * bin_w) + x1 "
              "(exclusive), clipped to [0, W] (rows likewise); an empty bin gives 0.",
         forbids=('torchvision.ops.roi_pool', 'torchvision.ops.RoIPool'),
+        spec_rules=(
+            Rule("scaled coordinates rounded half away from zero",
+                 "hidden 7: -0.5, 0.5, 1.5, -1.5, 2.5, 3.5 and 4.5 after scaling by 0.5"),
+            Rule("roi_w = max(x2 - x1 + 1, 1), roi_h likewise", "visible 1; hidden 2: a zero-size RoI"),
+            Rule("bin (i, j) spans floor(j bin_w) + x1 to ceil((j + 1) bin_w) + x1 with float bin sizes",
+                 "visible 1: the ramp; visible 2, hidden 3, hidden 6: bins of fractional size"),
+            Rule("bounds clipped to [0, H] and [0, W]; an empty bin gives 0",
+                 "hidden 1: RoIs that leave the map; hidden 2: a RoI entirely outside"),
+            Rule("an int output_size means square, a pair means (ph, pw)",
+                 "visible 1, hidden 5, hidden 6: int; visible 2: a pair; hidden 3: a non-square pair"),
+            Rule("RoI k reads image int(rois[k, 0])", "visible 2, hidden 5, hidden 6: batches of 2 and 3"),
+            Rule("spatial_scale multiplies the coordinates", "visible 2, hidden 3, hidden 6, hidden 7"),
+            Rule("K may be 0", "hidden 4"),
+            Rule("the result has the dtype of features", "every case: float64; hidden 7: float32"),
+            Rule("the inputs are not changed", "every case"),
+        ),
     ),
     Exercise(
         name="roi_align",
@@ -428,6 +585,10 @@ EXERCISES = [
             Case(args=(_normal((1, 3, 4, 4), 1180), torch.zeros(0, 5, dtype=torch.float64), 2),
                  kwargs={"sampling_ratio": 2}),
             _roi_case(1190, (1, 1, 10, 10), 3, 10.0, 7, 1.0, sampling_ratio=2, aligned=True),
+            # float32 kept; integer features and dyadic sample weights make every order of sums exact
+            Case(args=(torch.arange(72, dtype=torch.float32).reshape(1, 2, 6, 6) % 11,
+                       _t([[0.0, 0.0, 0.0, 4.0, 4.0], [0.0, 1.0, 2.0, 5.0, 4.0]], torch.float32), 2),
+                 kwargs={"sampling_ratio": 2, "aligned": False}),
         ],
         numpy=False,
         **_FLOAT,
@@ -436,6 +597,24 @@ EXERCISES = [
              "x < -1 or x > W is 0 but still counts in the average; otherwise raise negatives to 0, read row "
              "H - 1 only when floor(y) >= H - 1, interpolate, and divide the sum by sampling_ratio**2.",
         forbids=('torchvision.ops.roi_align', 'torchvision.ops.RoIAlign'),
+        spec_rules=(
+            Rule("g x g samples per bin at y_s + i bin_h + (iy + 0.5) bin_h / g, averaged over g * g",
+                 "visible 1, visible 2; hidden 1: g = 1; hidden 2: g = 3"),
+            Rule("aligned subtracts 0.5 after scaling; otherwise w and h are raised to at least 1",
+                 "visible 2, hidden 2, hidden 5, hidden 7: aligned; hidden 4: tiny RoIs not aligned, "
+                 "hidden 5: the same RoIs aligned"),
+            Rule("a sample with y < -1, y > H, x < -1 or x > W is 0 and still counts in the average",
+                 "hidden 3: RoIs that spill out of the map"),
+            Rule("y raised to 0; the last row (column) is read alone when floor(y) >= H - 1",
+                 "hidden 3, hidden 7: samples near and past the border"),
+            Rule("int output_size means square", "visible 2, hidden 5, hidden 7: int; visible 1, hidden 2: pairs"),
+            Rule("spatial_scale multiplies the coordinates, RoI k reads image int(rois[k, 0])",
+                 "visible 1, visible 2, hidden 1, hidden 2"),
+            Rule("K may be 0", "hidden 6"),
+            Rule("the result has the dtype of features",
+                 "every case: float64; hidden 8: float32 (samples exact in float32)"),
+            Rule("the inputs are not changed", "every case"),
+        ),
     ),
     Exercise(
         name="fast_rcnn_loss",
@@ -457,6 +636,18 @@ EXERCISES = [
         hint="Classification: mean cross-entropy over all RoIs; box: for RoIs with label > 0 only, the four "
              "deltas of their true class (columns 4*label to 4*label + 3), smooth L1 summed and divided by the "
              "number of RoIs; both 0 without RoIs.",
+        fields=("loss_classifier", "loss_box"),
+        spec_rules=(
+            Rule("classification: mean cross-entropy over the R RoIs", "visible 1, visible 2, hidden 5: large logits"),
+            Rule("box: the true class's deltas (columns 4c to 4c + 3) against the targets, smooth L1 summed "
+                 "over foreground RoIs (label > 0) and divided by R",
+                 "visible 1, visible 2, hidden 2: two classes; hidden 4: no background"),
+            Rule("only background: box loss 0", "hidden 1"),
+            Rule("beta reaches the smooth L1 loss (default 1)", "visible 1, hidden 2: default; visible 2, "
+                 "hidden 4: other betas"),
+            Rule("both 0 if R == 0", "hidden 3"),
+            Rule("0-dim float64 results; the inputs are not changed", "every case"),
+        ),
     ),
     Exercise(
         name="multi_task_loss",
@@ -472,11 +663,21 @@ EXERCISES = [
                                        "roi_box": 0.0})),
             Case(args=(_losses(1350), {"roi_classifier": 2.0, "roi_box": 3.0})),
             Case(args=(_losses(1360), {})),
+            # keys outside FOUR_LOSSES, in losses and in weights, are ignored
+            Case(args=({**_losses(1370), "loss_mask": _t(0.75), "total": _t(4.0)}, {"roi_box": 2.0, "loss_mask": 3.0})),
         ],
         numpy=False,
         **_FLOAT,
         hint="Sum weight * loss over the four names in FOUR_LOSSES; a name missing from `weights` (or "
              "weights=None) has weight 1.",
+        spec_rules=(
+            Rule("the sum over FOUR_LOSSES of weight * loss", "visible 2, hidden 2: all weights 0"),
+            Rule("a name missing from weights, or weights=None, has weight 1",
+                 "visible 1: None; hidden 1, hidden 3: some names; hidden 4: an empty dict"),
+            Rule("keys of losses (and of weights) outside FOUR_LOSSES are ignored",
+                 "hidden 5: 'loss_mask' and 'total' in losses, 'loss_mask' in weights"),
+            Rule("a 0-dim float64 tensor; the inputs are not changed", "every case"),
+        ),
     ),
     Exercise(
         name="nms",
@@ -506,6 +707,19 @@ EXERCISES = [
              "kept box overlaps it with IoU strictly greater than the threshold; return int64 indices in the "
              "order they were kept.",
         forbids=('torchvision.ops.nms', 'torchvision.ops.batched_nms'),
+        spec_rules=(
+            Rule("boxes are visited by decreasing score, not in input order",
+                 "visible 1: the best box comes last; visible 2, hidden 5, hidden 8: shuffled scores"),
+            Rule("a box is suppressed if its IoU with a kept box is > iou_threshold (strictly)",
+                 "visible 1: IoU exactly 0.5 kept; hidden 3: IoU exactly 1/3 kept; hidden 6: threshold 1 "
+                 "keeps identical boxes; hidden 5: threshold 0 keeps only disjoint boxes"),
+            Rule("the kept indices come sorted by decreasing score", "visible 1, visible 2, hidden 8"),
+            Rule("equal scores: the lower index comes first (and is kept)",
+                 "hidden 4: duplicates with equal scores; hidden 6"),
+            Rule("boxes of zero area suppress nothing (IoU 0)", "hidden 7"),
+            Rule("N may be 0; one box is kept", "hidden 1, hidden 2"),
+            Rule("int64 indices; the inputs are not changed", "every case"),
+        ),
     ),
     Exercise(
         name="batched_nms",
@@ -529,6 +743,17 @@ EXERCISES = [
         hint="Run nms within each class separately, gather the kept indices of all classes, and sort them by "
              "descending score (ties: lower index first).",
         forbids=('torchvision.ops.nms', 'torchvision.ops.batched_nms'),
+        spec_rules=(
+            Rule("boxes of different classes never suppress each other",
+                 "visible 1: identical boxes of two classes; visible 2, hidden 2: every box its own class; "
+                 "hidden 5"),
+            Rule("within a class, nms with iou_threshold", "visible 2, hidden 1: a single class; hidden 5"),
+            Rule("the kept indices of all classes sorted by decreasing score",
+                 "visible 2, hidden 4, hidden 5: classes interleaved"),
+            Rule("equal scores: the lower index first", "hidden 4: three boxes of score 0.6 in three classes"),
+            Rule("N may be 0", "hidden 3"),
+            Rule("int64 indices; the inputs are not changed", "every case"),
+        ),
     ),
     Exercise(
         name="match_detections",
@@ -548,11 +773,29 @@ EXERCISES = [
             Case(args=(_t([[0.0, 0.0, 10.0, 10.0], [0.5, 0.5, 10.5, 10.5], [0.0, 0.0, 10.0, 10.0]]),
                        _t([0.5, 0.5, 0.5]), _t([[0.0, 0.0, 10.0, 10.0]]))),
             _detections(1650, 6, 14, amount=0.3, iou_threshold=0.75),
+            # detection 0 has IoU 2/3 with both truths and takes truth 0; detection 1 then misses (0.43 < 0.5)
+            Case(args=(_t([[2.0, 0.0, 12.0, 10.0], [0.0, 0.0, 10.0, 10.0]]), _t([0.9, 0.8]),
+                       _t([[0.0, 0.0, 10.0, 10.0], [4.0, 0.0, 14.0, 10.0]]))),
         ],
         numpy=False,
         **_EXACT,
         hint="Visit detections by descending score (stable sort); each takes the not-yet-matched ground "
              "truth with the highest IoU if that IoU is >= the threshold; the flags stay in input order.",
+        spec_rules=(
+            Rule("detections are visited by decreasing score", "visible 1: the highest score is a false alarm; "
+                 "visible 2, hidden 6"),
+            Rule("equal scores: stable sort, the lower index first", "hidden 5: three equal scores"),
+            Rule("each takes the not-yet-matched ground truth with the highest IoU",
+                 "visible 1: a duplicate is False; hidden 3: the second detection takes the other truth"),
+            Rule("ties in IoU between ground truths go to the lowest index",
+                 "hidden 7: the first detection ties two truths; taking the second would free the first "
+                 "for the next detection"),
+            Rule("True if that IoU is >= iou_threshold", "hidden 4: IoU exactly 0.5 is a hit; hidden 6: threshold "
+                 "0.75"),
+            Rule("the flags are in the order of the input", "visible 1, visible 2"),
+            Rule("D or G may be 0: all False", "hidden 1, hidden 2"),
+            Rule("bool flags; the inputs are not changed", "every case"),
+        ),
     ),
     Exercise(
         name="average_precision",
@@ -575,6 +818,17 @@ EXERCISES = [
              "replace each precision by the largest precision at the same or a later rank, then sum it times "
              "the increase of recall at each rank.",
         forbids=('sklearn.metrics',),
+        fields=("ap", "precision", "recall"),
+        spec_rules=(
+            Rule("precision and recall after each rank of the detections sorted by decreasing score",
+                 "visible 1, visible 2: unsorted scores; hidden 5"),
+            Rule("stable sort: equal scores keep their input order", "hidden 4"),
+            Rule("ap = sum over ranks of (recall[k] - recall[k-1]) * max(precision[k:]), recall[-1] = 0",
+                 "visible 1: the worked example 0.6; visible 2; hidden 3: all hits; hidden 6: one hit of two"),
+            Rule("no detections: ap = 0 and empty curves", "hidden 1"),
+            Rule("only false positives: ap = 0", "hidden 2"),
+            Rule("float64 curves of shape [D] and a 0-dim float64 ap; the inputs are not changed", "every case"),
+        ),
     ),
 ]
 

@@ -1,7 +1,9 @@
 """Mutants and alternative answers of assignment 01 (beyond the ``partial`` sample's bugs).
 
-Only exercises that no other answer calls carry mutants here: a bug in ``conv_output_size`` or
-``im2col`` still costs the exercises built on them (issue 11, item 2, is not done yet).
+``conv_forward_naive`` builds on ``conv_output_size``, and ``conv_forward_im2col`` on
+``conv_output_size`` and ``im2col`` (``builds_on``): their calls get the reference's answers (replay), so
+a bug in ``conv_output_size`` or ``im2col`` costs only that exercise, and the mutants of both here prove
+it. A dependent answer that calls them with other arguments than the reference's gets its own answers.
 """
 
 from autograder.assignments import Bug
@@ -42,6 +44,40 @@ MUTANTS = [
     Bug("residual_block", "self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)",
         "self.conv2 = nn.Conv2d(out_channels, out_channels, 3)",
         "forgets the padding of the second conv"),
+    # built on by conv_forward_naive and conv_forward_im2col, which must not lose their points:
+    # rounding ties: round() of 5.5 and 111.5 goes up (only hidden quotients that are not whole see it)
+    Bug("conv_output_size", "return (in_size + 2 * padding - kernel_size) // stride + 1",
+        "return round((in_size + 2 * padding - kernel_size) / stride) + 1",
+        "rounds the quotient instead of taking its floor"),
+    # dtype slip: right values as a numpy float (np.zeros would refuse it as a shape without the replay)
+    Bug("conv_output_size", "return (in_size + 2 * padding - kernel_size) // stride + 1",
+        "return np.floor((in_size + 2 * padding - kernel_size) / stride) + 1",
+        "float division and np.floor: a float, not the exact int the spec asks for"),
+    Bug("conv_output_size", "(in_size + 2 * padding - kernel_size) //", "(in_size + padding - kernel_size) //",
+        "adds the padding on one side only"),
+    # built on by conv_forward_im2col: wrong order of the rows (kh, kw, c) instead of (c, kh, kw)
+    Bug("im2col", "windows.transpose(0, 1, 4, 5, 2, 3)", "windows.transpose(0, 4, 5, 1, 2, 3)",
+        "puts the channel axis after the kernel axes"),
+    # dtype slip: a float64 buffer (only the float32 hidden case sees it)
+    Bug("im2col", "    return windows.transpose(0, 1, 4, 5, 2, 3).reshape(N, C * KH * KW, H_out * W_out)",
+        "    cols = np.zeros((N, C * KH * KW, H_out * W_out))\n"
+        "    cols[...] = windows.transpose(0, 1, 4, 5, 2, 3).reshape(N, C * KH * KW, H_out * W_out)\n"
+        "    return cols",
+        "fills a float64 np.zeros buffer, whatever the dtype of x"),
+    # non-square boundary: (KH, KW) read as (KW, KH)
+    Bug("im2col", "KH, KW = (kernel_size, kernel_size)", "KW, KH = (kernel_size, kernel_size)",
+        "reads a kernel pair as (KW, KH)"),
+    # its own bug: a call of conv_output_size that the reference does not make (no replay) gives a
+    # wrong W' for non-square kernels
+    Bug("conv_forward_im2col", "W_out = conv_output_size(W, KW, stride, padding)",
+        "W_out = conv_output_size(W, KH, stride, padding)",
+        "computes W' with the kernel's height"),
+    # optional argument at its default: the default mode is max, not avg
+    Bug("pool_forward", 'mode="max"):', 'mode="avg"):', "makes 'avg' the default mode"),
+    # a required error: unknown modes fall through to the mean
+    Bug("pool_forward", """    if mode not in ("max", "min", "avg"):
+        raise ValueError(f"mode must be 'max', 'min' or 'avg', not {mode!r}")
+""", "", "does not check the mode: 'mean' (or any other name) silently averages"),
 ]
 
 ALTERNATIVES = [
@@ -111,6 +147,14 @@ def receptive_field(kernel_sizes, strides=None):
             cols[:, :, i * Wo + j] = x_pad[:, :, i * stride:i * stride + KH,
                                            j * stride:j * stride + KW].reshape(N, -1)
     return cols''', "loops instead of sliding_window_view"),
+    Alternative("conv_forward_im2col", '''def conv_forward_im2col(x, w, b, stride=1, padding=0):
+    """Keyword arguments for im2col, einsum instead of @, the shape from the columns."""
+    N, _, H, W = x.shape
+    F_, _, KH, KW = w.shape
+    cols = im2col(x, kernel_size=(KH, KW), stride=stride, padding=padding)
+    out = np.einsum("fk,nkp->nfp", w.reshape(F_, -1), cols) + b[None, :, None]
+    return out.reshape(N, F_, conv_output_size(H, KH, stride, padding), -1)''',
+        "im2col called by keyword, einsum, W' from the number of columns"),
     Alternative("residual_block", '''class ResidualBlock(nn.Module):
     def __init__(self, in_channels, out_channels):
         super().__init__()
