@@ -47,8 +47,9 @@ def side_effects(model: nn.Module, call: Callable[[], Any], image: torch.Tensor 
 
     What it left behind, a tuple named by :data:`LEFT_BEHIND`: hooks it added and did not remove (on
     modules, on parameters or global); tensors holding a ``.grad`` (the model's parameters, and
-    ``image``); modules whose train/eval mode changed; parameters and buffers whose values changed; and,
-    when an image is given, whether it now requires grad. ``passes``, a list, collects (autograd on,
+    ``image``); modules whose train/eval mode changed; parameters and buffers whose values changed, and
+    parameters whose ``requires_grad`` changed (a model frozen for the call must be unfrozen after it);
+    and, when an image is given, whether it now requires grad. ``passes``, a list, collects (autograd on,
     batch size) of each forward pass of the model during the call. If the call raises, its error goes on
     to the caller, unless the call also left something behind: then :class:`SideEffectsAfterError` says
     what.
@@ -56,6 +57,7 @@ def side_effects(model: nn.Module, call: Callable[[], Any], image: torch.Tensor 
     hooks = hooks_on(model)
     modes = [m.training for m in model.modules()]
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    wanted = [p.requires_grad for p in model.parameters()]
     watcher = None if passes is None else model.register_forward_pre_hook(
         lambda module, args: passes.append((torch.is_grad_enabled(), len(args[0]))))
     result, error = None, None
@@ -71,7 +73,8 @@ def side_effects(model: nn.Module, call: Callable[[], Any], image: torch.Tensor 
             sum(p.grad is not None for p in model.parameters()) + int(image is not None and image.grad is not None),
             sum(a != m.training for a, m in zip(modes, model.modules())),
             sum(k not in now or now[k].shape != v.shape or now[k].dtype != v.dtype
-                or not torch.equal(now[k].detach(), v) for k, v in state.items()))
+                or not torch.equal(now[k].detach(), v) for k, v in state.items())
+            + sum(w != p.requires_grad for w, p in zip(wanted, model.parameters())))
     left += () if image is None else (image.requires_grad,)
     if error is not None:
         found = [f"{name} {value}" for name, value in zip(LEFT_BEHIND, left) if value]

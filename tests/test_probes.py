@@ -26,6 +26,7 @@ def test_a_clean_call_leaves_nothing():
     (lambda m, x: m(x).sum().backward(), (0, 2 + 2, 0, 0, False)),
     (lambda m, x: m.train(), (0, 0, 4, 0, False)),
     (lambda m, x: m[0].bias.data.add_(1.0), (0, 0, 0, 1, False)),
+    (lambda m, x: [p.requires_grad_(False) for p in m.parameters()], (0, 0, 0, 4, False)),
     (lambda m, x: x.requires_grad_(True), (0, 0, 0, 0, True)),
 ])
 def test_each_kind_of_side_effect_is_counted(mess, expected):

@@ -4,9 +4,10 @@ Every exercise takes and returns torch tensors (float64 in the checks). Exercise
 graded through probes in their test cells, as in 05: a case names a probe network (``"tiny"``: the seeded
 random CNN of :func:`course_utils.models.tiny.tiny_cnn`; ``"paper"``: the hand-weighted grey-image network
 of :func:`course_utils.models.tiny.paper_cam_net`), the probe builds it (in train mode when the case says
-``train=True``), calls the student's function and also returns, in words, what the call changed on the
-model and its inputs (:func:`course_utils.models.tiny.side_effects`: hooks left, ``.grad`` set, train/eval
-mode, parameters). The property checks of the issue are items of the probes' results: the jitter round trip
+``train=True``), calls the student's function through :func:`course_utils.probes.side_effects` and also
+returns, as named fields, what the call left behind on the model and the image
+(:data:`~course_utils.probes.LEFT_BEHIND`: hooks, ``.grad``, train/eval mode, parameters and their
+``requires_grad``, an image left requiring grad). The property checks of the issue are items of the probes' results: the jitter round trip
 is exact, the dream's objective rises in every octave and its pixels stay inside the model's input range,
 and diverse dreams are less alike than dreams without the diversity term.
 
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
+from course_utils.probes import LEFT_BEHIND
 
 from . import Bug, Case, Exercise, Rule
 
@@ -132,7 +135,7 @@ EXERCISES = [
         ],
         numpy=False,
         **_FLOAT,
-        fields=("value", "gradient", "side effects"),
+        fields=("value", "gradient", *LEFT_BEHIND),
         hint="Forward a detached copy of the image (requires_grad) to the layer, then backpropagate with the "
              "activation itself as the gradient at the layer (torch.autograd.grad(a, x, grad_outputs=...)), "
              "or the guide's gradient when a guide is given; the value is 1/2 sum a^2.",
@@ -202,7 +205,7 @@ EXERCISES = [
         ],
         numpy=False,
         **_FLOAT,
-        fields=("new image", "value", "side effects"),
+        fields=("new image", "value", *LEFT_BEHIND),
         hint="Jitter, take layer_gradient at the shifted image, add step_size * g / mean|g| (just g when it is "
              "all zero, or when normalize is False), undo the jitter, then clamp each channel to [low[c], high[c]].",
         spec_rules=(
@@ -277,7 +280,7 @@ EXERCISES = [
         ],
         numpy=False,
         **_LOOP,
-        fields=("image", "objective per step", "rises in every octave", "inside [low, high]", "side effects"),
+        fields=("image", "objective per step", "rises in every octave", "inside [low, high]", *LEFT_BEHIND),
         hint="Octaves from octave_pyramid, smallest first; detail starts at zero; at each octave upsample the "
              "detail bilinearly to the octave's size, add it to the octave, take `steps` dream_steps with "
              "offsets torch.randint(-max_jitter, max_jitter + 1, (2,), generator=g) (none drawn when max_jitter is 0), "
@@ -343,7 +346,7 @@ EXERCISES = [
         ],
         numpy=False,
         **_LOOP,
-        fields=("images", "objective per step", "similarity", "similarity fell", "objective rose", "side effects"),
+        fields=("images", "objective per step", "similarity", "similarity fell", "objective rose", *LEFT_BEHIND),
         hint="Start from the image repeated n times plus 0.1 * seeded noise; each step, at the layer set the "
              "gradient to 1/(h w) on the channel minus weight times gram_diversity's gradient, backpropagate, "
              "take a step divided by mean |g| over the whole batch, clamp.",

@@ -7,8 +7,7 @@
   wheel (the offline photo model).
 - :mod:`.hooks`: record a layer's activation and gradient; run a network up to a layer; receptive field of a unit.
 - :mod:`.preprocess`: input normalisation, its inverse, and the range of a normalised input.
-- :mod:`.tiny`: a seeded random CNN and a hand-weighted network, for checks worked out on paper, and the
-  side effects a method may not leave on a model.
+- :mod:`.tiny`: a seeded random CNN and a hand-weighted network, for checks worked out on paper.
 - :mod:`.train_shapes`: the training script of the shapes classifier.
 """
 

@@ -11,17 +11,11 @@ seed with :func:`probe_model`:
 * ``"paper"``: :func:`paper_cam_net`, one 1x1 convolution that copies a grey image into channel 0
   and its negative into channel 1, a ReLU, global average pooling and a linear layer with weights
   ``[[1, 2], [-1, 1]]``. Every method's answer on it fits on a napkin (see the function).
-
-A method that takes a model must leave it as it found it. :func:`snapshot` records what a method could
-change, and :func:`side_effects` says afterwards, in words, what it did change (hooks left, ``.grad``
-set, a module switched between train and eval mode, parameters or buffers changed, ``requires_grad``
-changed, an input given a ``.grad``); the course's test cells return that sentence to the grader.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -94,67 +88,3 @@ def hook_count(model: nn.Module) -> int:
     """How many module hooks (forward, forward-pre, backward, backward-pre) ``model`` and its submodules hold."""
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
                + len(m._backward_pre_hooks) for m in model.modules())
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What a method could change on a model, recorded by :func:`snapshot` (compare with :func:`side_effects`).
-
-    Attributes:
-        hooks: :func:`hook_count` of the model.
-        modes: ``training`` of every module, in ``model.modules()`` order.
-        requires_grad: ``requires_grad`` of every parameter.
-        tensors: a copy of every parameter and buffer, in ``state_dict`` order.
-        grads: whether each parameter has a ``.grad``.
-    """
-
-    hooks: int
-    modes: tuple[bool, ...]
-    requires_grad: tuple[bool, ...]
-    tensors: tuple[torch.Tensor, ...]
-    grads: tuple[bool, ...]
-
-
-def snapshot(model: nn.Module) -> Snapshot:
-    """Record the state of ``model`` that a method must leave as it was (see :class:`Snapshot`)."""
-    params = list(model.parameters())
-    return Snapshot(hooks=hook_count(model), modes=tuple(m.training for m in model.modules()),
-                    requires_grad=tuple(p.requires_grad for p in params),
-                    tensors=tuple(t.detach().clone() for t in model.state_dict(keep_vars=True).values()),
-                    grads=tuple(p.grad is not None for p in params))
-
-
-def side_effects(model: nn.Module, before: Snapshot, *inputs: torch.Tensor) -> str:
-    """What changed on ``model`` since :func:`snapshot` took ``before``, and on the ``inputs``, in words.
-
-    Args:
-        model: the model the method was given.
-        before: its snapshot from before the call.
-        inputs: tensors the method was given, which must come back without ``.grad`` and with
-            ``requires_grad`` False (their values are checked by the grader itself).
-
-    Returns:
-        ``"none"``, or the changes joined by ``"; "``, e.g. ``"2 hook(s) left on the model; .grad set on 4
-        parameter(s)"``.
-    """
-    after = snapshot(model)
-    changes = []
-    if after.hooks != before.hooks:
-        changes.append(f"{after.hooks - before.hooks} hook(s) left on the model")
-    grads = sum(a and not b for a, b in zip(after.grads, before.grads))
-    if grads:
-        changes.append(f".grad set on {grads} parameter(s)")
-    modes = sum(a != b for a, b in zip(after.modes, before.modes))
-    if modes:
-        changes.append(f"train/eval mode changed on {modes} module(s)")
-    if after.requires_grad != before.requires_grad:
-        changes.append("requires_grad of parameters changed")
-    if len(after.tensors) != len(before.tensors) or any(
-            a.shape != b.shape or not torch.equal(a, b) for a, b in zip(after.tensors, before.tensors)):
-        changes.append("parameters or buffers changed")
-    for x in inputs:
-        if x.grad is not None:
-            changes.append("an input was given a .grad")
-        if x.requires_grad:
-            changes.append("an input was left requiring grad")
-    return "; ".join(changes) or "none"
