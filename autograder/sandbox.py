@@ -87,13 +87,18 @@ _ADVICE = (
 )
 
 
-def _read_only_roots() -> list[Path]:
-    """Folders the kernel needs to read: the system's, the interpreter's, the environment's, the library."""
+def _course_utils() -> Path:
+    """The folder of the course library this process imports."""
     import course_utils
 
+    return Path(course_utils.__file__).resolve().parent
+
+
+def _read_only_roots() -> list[Path]:
+    """Folders the kernel needs to read: the system's, the interpreter's, the environment's, the library."""
     roots = [Path(p) for p in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")]
     roots += [Path(sys.prefix), Path(sys.base_prefix), Path(sysconfig.get_paths()["purelib"])]
-    roots.append(Path(course_utils.__file__).resolve().parent)
+    roots.append(_course_utils())
     cache = _torch_cache()
     if cache is not None:
         roots.append(cache)
@@ -132,6 +137,9 @@ def environment(scratch: Path, extra: dict[str, str]) -> dict[str, str]:
         # one thread each: graded cells are small, and a loaded machine then stays predictable
         "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
         "COURSE_OFFLINE": "1", "COURSE_FIGURE_DIR": str(scratch / "figures"),
+        # the course library the grader itself imports (a checkout's, not another one an install points at);
+        # only its own folder is bound there, so nothing else of that checkout can be read
+        "PYTHONPATH": str(_course_utils().parent),
     }
     for name in ("COURSE_DEVICE", "CUDA_VISIBLE_DEVICES"):
         if os.environ.get(name):
