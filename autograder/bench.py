@@ -1,6 +1,7 @@
 """``cvcourse bench``: execution time of every solution notebook (as a student runs it, on this
-machine's device), alone and beside a busy neighbour, and of a whole ``cvcourse grade`` run on the
-sample submissions."""
+machine's device), alone and beside a busy neighbour; a whole ``cvcourse grade`` run on the sample
+submissions; and the grader's throughput on a synthetic class with one worker, two workers and a
+two-worker Dask cluster on loopback."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -55,7 +57,7 @@ def sandbox_overhead(name: str, out: Path) -> dict[str, float]:
     per = {}
     for sandboxed in (False, True):
         start = time.perf_counter()
-        results = grade(None, out / str(sandboxed), [name], progress=lambda _: None, sandboxed=sandboxed)
+        results = grade(None, out / str(sandboxed), [name], progress=lambda _: None, sandboxed=sandboxed, fresh=True)
         per[sandboxed] = (time.perf_counter() - start) / len(results)
     print(f"sandbox overhead on {name}: {per[True]:.1f} s per submission sandboxed, {per[False]:.1f} s without "
           f"(+{per[True] - per[False]:.1f} s)")
@@ -69,7 +71,40 @@ def _notebook_seconds(name: str, out: Path) -> float:
     return seconds
 
 
-def run(names: list[str], out: Path, grade_too: bool = True) -> int:
+def throughput(names: list[str], out: Path, size: int) -> dict[str, float]:
+    """Submissions per minute grading a synthetic class of ``size`` students (:func:`autograder.samples.
+    write_class`) on ``names``: with 1 worker, 2 workers, and a 2-worker Dask cluster on loopback."""
+    from .grade import grade
+    from .runners import loopback_cluster
+    from .samples import write_class
+
+    subs = out / "class"
+    shutil.rmtree(subs, ignore_errors=True)
+    write_class(subs, names, size)
+    figures, scores, serial = {}, {}, None
+    print(f"{'grading a class of ' + str(size) + ' students':<34}{'jobs':>6}{'seconds':>10}{'per minute':>12}"
+          f"{'speed-up':>10}")
+    runs = [("1 worker", {"workers": 1}), ("2 workers", {"workers": 2}), ("Dask, 2 workers on loopback", None)]
+    for label, options in runs:
+        with contextlib.ExitStack() as stack:
+            if options is None:
+                options = {"scheduler": stack.enter_context(loopback_cluster(2))}
+            start = time.perf_counter()
+            results = grade(subs, out / label.split(",")[0].replace(" ", "-"), names, progress=lambda _: None,
+                            fresh=True, **options)
+            seconds = time.perf_counter() - start
+        rate = len(results) * 60 / seconds
+        serial = serial or rate
+        scores[label] = sorted((r.student, r.assignment, r.status, r.auto_score) for r in results)
+        figures[f"class of {size}: {label}, submissions per minute"] = round(rate, 2)
+        print(f"{label:<34}{len(results):>6}{seconds:>10.1f}{rate:>12.2f}{rate / serial:>9.2f}x")
+    same = all(s == scores["1 worker"] for s in scores.values())
+    print(f"same statuses and scores in every run: {'yes' if same else 'NO'}")
+    figures["class: same results in every run"] = same
+    return figures
+
+
+def run(names: list[str], out: Path, grade_too: bool = True, class_size: int = 0, notebooks: bool = True) -> int:
     import torch
 
     out.mkdir(parents=True, exist_ok=True)
@@ -80,7 +115,7 @@ def run(names: list[str], out: Path, grade_too: bool = True) -> int:
     figures["shapes scenes per second (64x64)"] = round(rate)
     print(f"shapes generator: {rate:.0f} scenes/s at 64x64 (2000 scenes)")
     print(f"{'notebook':<24}{'alone (s)':>10}{'busy (s)':>10}{'budget':>8}   busy: another process on every core")
-    for name in names:
+    for name in names if notebooks else []:
         alone = _notebook_seconds(name, out / "run")
         with busy_neighbour():
             busy = _notebook_seconds(name, out / "run-busy")
@@ -92,10 +127,12 @@ def run(names: list[str], out: Path, grade_too: bool = True) -> int:
         from .grade import grade
 
         start = time.perf_counter()
-        results = grade(None, out / "grade", names, progress=lambda _: None)
+        results = grade(None, out / "grade", names, progress=lambda _: None, fresh=True)
         seconds = time.perf_counter() - start
         figures["cvcourse grade"] = round(seconds, 1)
         print(f"{'cvcourse grade':<24}{seconds:>10.1f}   ({len(results)} submissions)")
         figures.update(sandbox_overhead(names[0], out / "overhead"))
+    if class_size:
+        figures.update(throughput(names, out / "throughput", class_size))
     (out / "bench.json").write_text(json.dumps(figures, indent=2))
     return 0

@@ -39,7 +39,8 @@ def _grade(args) -> int:
     start = time.perf_counter()
     try:
         results = grade(Path(args.submissions) if args.submissions else None, Path(args.out), names,
-                        sandboxed=not args.no_sandbox)
+                        sandboxed=not args.no_sandbox, workers=args.workers, scheduler=args.scheduler,
+                        db_url=args.db, students=args.student, fresh=args.fresh)
     except SandboxUnavailable as exc:
         print(f"cvcourse grade: {exc}", file=sys.stderr)
         return 3
@@ -106,7 +107,8 @@ def _doctor(args) -> int:
 def _bench(args) -> int:
     from .bench import run
 
-    return run(assignments(args.assignment), Path(args.out), grade_too=not args.no_grade)
+    return run(assignments(args.assignment), Path(args.out), grade_too=not args.no_grade, class_size=args.class_size,
+               notebooks=not args.no_notebooks)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +127,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--assignment", action="append", help="grade only this assignment (repeatable)")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run student kernels WITHOUT the sandbox (trusted submissions only; marked in the report)")
+    p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), metavar="N",
+                   help="submissions graded at once on this machine, each in its own sandbox (default: one per "
+                        "core, here %(default)s)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the submissions on the workers of this Dask scheduler (tcp://host:8786)")
+    p.add_argument("--db", metavar="URL", help="the gradebook's database (default: sqlite in OUT/course; "
+                                               "e.g. postgresql://grader@localhost/cvcourse)")
+    p.add_argument("--student", action="append", metavar="NAME",
+                   help="grade only this student, again even if graded before (repeatable)")
+    p.add_argument("--fresh", action="store_true",
+                   help="grade everything again from a new course folder (default: resume, keeping what was "
+                        "graded from the same notebooks)")
     p.set_defaults(func=_grade)
 
     p = sub.add_parser("samples", help="write the perfect, blank and partial sample submissions")
@@ -152,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--assignment", action="append")
     p.add_argument("--out", default=str(DEFAULT_OUT / "bench"))
     p.add_argument("--no-grade", action="store_true", help="time the notebooks only")
+    p.add_argument("--no-notebooks", action="store_true", help="time grading only")
+    p.add_argument("--class-size", type=int, default=0, metavar="N",
+                   help="also grade a synthetic class of N students with 1 and 2 workers and a 2-worker Dask "
+                        "cluster, and print submissions per minute (perfect, partial, blank, crasher, patcher)")
     p.set_defaults(func=_bench)
 
     args, unknown = parser.parse_known_args(argv)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -53,28 +54,36 @@ def visible_reference_file(assignment: str) -> Path:
     return SOLUTIONS / assignment / VISIBLE_FILE
 
 
-def nbgrader_config(root: Path) -> Config:
-    """The course's nbgrader configuration for a course folder at ``root``."""
+def with_driver(db_url: str) -> str:
+    """``db_url`` with the PostgreSQL driver the course installs (psycopg 3) named, when it names none."""
+    return "postgresql+psycopg://" + db_url[len("postgresql://"):] if db_url.startswith("postgresql://") else db_url
+
+
+def nbgrader_config(root: Path, db_url: str | None = None) -> Config:
+    """The course's nbgrader configuration for a course folder at ``root``, its gradebook at ``db_url``
+    (default: nbgrader's sqlite file ``gradebook.db`` in ``root``; or ``postgresql://user@host/db``)."""
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades,
-                                        LimitOutput, SaveAutoGrades)
+                                        SaveAutoGrades)
 
-    from .execute import SandboxedExecute
     from .feedback import CourseSanitizeHTML
+    from .jobs import ExecuteLater
 
     c = Config()
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.course_id = COURSE_ID
     c.CourseDirectory.ignore = IGNORE
+    if db_url:
+        c.CourseDirectory.db_url = with_driver(db_url)
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     # a test cell the student deleted is put back from the source
     c.OverwriteCells.add_missing_cells = True
-    # student code runs in the sandbox (autograder.execute), never in a kernel nbgrader starts itself
-    c.Autograde.autograde_preprocessors = [SandboxedExecute, LimitOutput, SaveAutoGrades, AssignLatePenalties,
-                                           CheckCellMetadata]
+    # student code runs later as a job, in the sandbox (autograder.jobs), never in a kernel nbgrader starts;
+    # the job's outputs then go through LimitOutput (autograder.grade)
+    c.Autograde.autograde_preprocessors = [ExecuteLater, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
     # Feedback is rendered from the autograded notebook, which holds the restored hidden tests.
     c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, CourseSanitizeHTML,
-                                             CSSHTMLHeaderPreprocessor]
+                                     CSSHTMLHeaderPreprocessor]
     c.ClearHiddenTests.enforce_metadata = False
     # nbgrader's feedback template, with MathJax loaded from beside the feedback files (no network)
     c.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), str(_nbgrader_templates())]
@@ -107,7 +116,7 @@ def student_config(exchange: Path, cache: Path) -> Config:
     return c
 
 
-def api(root: Path):
+def api(root: Path, db_url: str | None = None):
     """An ``NbGraderAPI`` on the course folder at ``root`` (quiet unless something goes wrong)."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -117,7 +126,7 @@ def api(root: Path):
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
-    config = nbgrader_config(root)
+    config = nbgrader_config(root, db_url)
     coursedir = CourseDirectory(config=config)
     nb_api = NbGraderAPI(coursedir=coursedir, config=config)
     nb_api.log.setLevel(logging.ERROR)
@@ -153,18 +162,56 @@ def _prepare_source(path: Path, name: str) -> None:
     nbformat.write(nb, path)
 
 
-def prepare_course(root: Path, names: list[str]):
-    """Make a fresh course folder at ``root`` with ``source/`` from ``solutions/`` and the student
-    versions generated (which also fills the gradebook). Returns the ``NbGraderAPI``."""
-    if root.exists():
+def prepare_course(root: Path, names: list[str], db_url: str | None = None, keep: bool = False):
+    """A course folder at ``root`` with ``source/`` from ``solutions/`` and the student versions generated
+    (which also fills the gradebook). Returns the ``NbGraderAPI``.
+
+    With ``keep``, an existing course folder and its gradebook (submissions, manual grades) are kept: only
+    assignments that are new, or whose solution changed since, are set up again. Otherwise the folder is
+    made afresh. ``nbgrader_config.py`` in the folder names the gradebook, so that formgrader, opened there,
+    grades by hand in the same one.
+    """
+    if root.exists() and not keep:
         shutil.rmtree(root)
-    (root / "source").mkdir(parents=True)
+    (root / "source").mkdir(parents=True, exist_ok=True)
+    stamps = root / "sources.json"
+    known = json.loads(stamps.read_text()) if keep and stamps.exists() else {}
+    changed = []
     for name in names:
-        shutil.copytree(SOLUTIONS / name, root / "source" / name, ignore=shutil.ignore_patterns(*IGNORE))
-        _prepare_source(root / "source" / name / f"{name}.ipynb", name)
-    nb_api = api(root)
-    for name in names:
-        result = nb_api.generate_assignment(name)
+        stamp = _solution_stamp(name)
+        if known.get(name) != stamp or not (root / "source" / name).exists():
+            shutil.rmtree(root / "source" / name, ignore_errors=True)
+            shutil.copytree(SOLUTIONS / name, root / "source" / name, ignore=shutil.ignore_patterns(*IGNORE))
+            _prepare_source(root / "source" / name / f"{name}.ipynb", name)
+            changed.append(name)
+            known[name] = stamp
+    (root / "nbgrader_config.py").write_text(_config_file(db_url))
+    nb_api = api(root, db_url)
+    for name in changed:
+        result = nb_api.generate_assignment(name, force=True)
         if not result["success"]:
             raise RuntimeError(f"nbgrader could not generate {name}:\n{result['error']}\n{result['log']}")
+    stamps.write_text(json.dumps(known, indent=1))
     return nb_api
+
+
+def _solution_stamp(name: str) -> str:
+    """A digest of what the course folder is made from for ``name``: its solution folder and its spec."""
+    import fnmatch
+    import hashlib
+
+    digest = hashlib.sha256()
+    files = [p for p in sorted((SOLUTIONS / name).rglob("*")) if p.is_file() and not any(
+        fnmatch.fnmatch(part, pattern) for part in p.relative_to(SOLUTIONS).parts for pattern in IGNORE)]
+    for path in [*files, Path(__file__).parent / "assignments" / f"a{name}.py"]:
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _config_file(db_url: str | None) -> str:
+    """``nbgrader_config.py`` of a course folder: formgrader (``jupyter lab`` there) reads it."""
+    lines = ["c = get_config()  # noqa: F821 - nbgrader's configuration loader provides it",
+             f"c.CourseDirectory.course_id = {COURSE_ID!r}"]
+    if db_url:
+        lines.append(f"c.CourseDirectory.db_url = {with_driver(db_url)!r}")
+    return "\n".join(lines) + "\n"

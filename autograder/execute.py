@@ -26,10 +26,8 @@ from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Bool, Unicode
 
-from course_utils.grading import CASES_ENV, RECORD_MIME
+from course_utils.grading import RECORD_MIME
 
 from . import sandbox
 from .sandbox import Limits
@@ -76,16 +74,17 @@ class SandboxKernelManager(AsyncKernelManager):
     """A kernel manager whose kernel runs in the sandbox and talks over unix sockets in ``sockets``."""
 
     def __init__(self, scratch: Path, sockets: Path, env: dict[str, str], limits: Limits, sandboxed: bool,
-                 **kwargs):
+                 uid: int = sandbox.UNPRIVILEGED, **kwargs):
         super().__init__(transport="ipc", ip=str(sockets / "k"), connection_file=str(sockets / "kernel.json"),
                          **kwargs)
         argv = [sys.executable, *_LAUNCH]
         if sandboxed:
-            argv = sandbox.command(argv, [scratch, sockets], scratch, env, limits)
+            argv = sandbox.command(argv, [scratch, sockets], scratch, env, limits, uid)
         # interrupts travel as messages: the kernel is not a child the grader can signal directly
         self._kernel_spec = KernelSpec(argv=argv, display_name="sandboxed python", language="python",
                                        interrupt_mode="message", env={} if sandboxed else env)
         self._sandboxed = sandboxed
+        self._uid = uid
 
     @property
     def kernel_spec(self) -> KernelSpec:
@@ -94,7 +93,7 @@ class SandboxKernelManager(AsyncKernelManager):
     def write_connection_file(self, **kwargs) -> None:
         super().write_connection_file(**kwargs)
         if self._sandboxed and os.geteuid() == 0:
-            os.chown(self.connection_file, sandbox.UNPRIVILEGED, sandbox.UNPRIVILEGED)
+            os.chown(self.connection_file, self._uid, self._uid)
 
 
 class _Client(NotebookClient):
@@ -125,11 +124,11 @@ class _Client(NotebookClient):
         return None
 
 
-async def _start(nb, scratch: Path, sockets: Path, env: dict[str, str], limits: Limits, sandboxed: bool):
+async def _start(nb, scratch: Path, sockets: Path, env: dict[str, str], limits: Limits, sandboxed: bool, uid: int):
     """Start a kernel (retrying); returns the client, or the last error."""
     error: Exception | None = None
     for _ in range(START_ATTEMPTS):
-        km = SandboxKernelManager(scratch, sockets, env, limits, sandboxed)
+        km = SandboxKernelManager(scratch, sockets, env, limits, sandboxed, uid)
         client = _Client(nb, limits.output_bytes, km=km, timeout=limits.cell_timeout,
                          startup_timeout=STARTUP_TIMEOUT, iopub_timeout=IOPUB_TIMEOUT,
                          raise_on_iopub_timeout=False, interrupt_on_timeout=True, allow_errors=True,
@@ -156,11 +155,12 @@ async def _stop(client: NotebookClient) -> None:
         await client.km.shutdown_kernel(now=True)
 
 
-async def _run(nb, scratch: Path, sockets: Path, env: dict[str, str], limits: Limits, sandboxed: bool) -> Execution:
+async def _run(nb, scratch: Path, sockets: Path, env: dict[str, str], limits: Limits, sandboxed: bool,
+               uid: int) -> Execution:
     start = time.monotonic()
     deadline = start + limits.notebook_timeout
     run = Execution(sandboxed=sandboxed)
-    client = await _start(nb, scratch, sockets, env, limits, sandboxed)
+    client = await _start(nb, scratch, sockets, env, limits, sandboxed, uid)
     if isinstance(client, Exception):
         run.status = f"the kernel did not start ({type(client).__name__})"
         run.infrastructure = True
@@ -203,42 +203,16 @@ def execute(nb: nbformat.NotebookNode, scratch: Path, limits: Limits, env: dict[
         limits: time, memory, process and output limits.
         env: variables the kernel gets besides the sandbox's clean environment.
         sandboxed: run the kernel in the sandbox (``False`` only for trusted notebooks, or by request).
+
+    When the grader is root, the kernel runs as a uid of its own (:func:`autograder.sandbox.uid_slot`),
+    held for the run, so that kernels running side by side cannot exhaust each other's process limit.
     """
-    sandbox.prepare_writable(scratch)
-    # unix socket paths are limited to about 100 bytes: the sockets get a short folder of their own
-    sockets = sandbox.prepare_writable(Path(tempfile.mkdtemp(prefix="cvk-")))
-    kernel_env = sandbox.environment(scratch, env) if sandboxed else dict(os.environ, **env)
-    try:
-        return asyncio.run(_run(nb, scratch, sockets, kernel_env, limits, sandboxed))
-    finally:
-        shutil.rmtree(sockets, ignore_errors=True)
-
-
-
-
-class SandboxedExecute(NbGraderPreprocessor):
-    """nbgrader's autograde step that executes the notebook (in place of its ``Execute``).
-
-    The kernel's scratch folder gets a copy of the assignment's files (not its notebooks) and of the
-    batch's cases file; how the run went is written to ``report``, outside the sandbox.
-    """
-
-    scratch = Unicode("", help="the kernel's working folder for this submission").tag(config=True)
-    cases = Unicode("", help="the cases file (inputs and visible expected values)").tag(config=True)
-    report = Unicode("", help="where the Execution report goes").tag(config=True)
-    sandboxed = Bool(True, help="run the kernel in the sandbox").tag(config=True)
-
-    def preprocess(self, nb, resources):
-        scratch = Path(self.scratch)
-        shutil.rmtree(scratch, ignore_errors=True)
-        shutil.copytree(resources["metadata"]["path"], scratch, ignore=shutil.ignore_patterns("*.ipynb"))
-        shutil.copy2(self.cases, scratch / "cases.pt")
+    with sandbox.uid_slot() as uid:
+        sandbox.prepare_writable(scratch, uid)
+        # unix socket paths are limited to about 100 bytes: the sockets get a short folder of their own
+        sockets = sandbox.prepare_writable(Path(tempfile.mkdtemp(prefix="cvk-")), uid)
+        kernel_env = sandbox.environment(scratch, env) if sandboxed else dict(os.environ, **env)
         try:
-            run = execute(nb, scratch, Limits.from_env(),
-                          {CASES_ENV: str(scratch / "cases.pt"), "NBGRADER_EXECUTION": "autograde"},
-                          sandboxed=self.sandboxed)
-        except Exception as exc:  # noqa: BLE001 - the grader's own failure: reported, never the student's
-            run = Execution(status=f"the executor failed ({type(exc).__name__}: {exc})"[:300], infrastructure=True,
-                            sandboxed=self.sandboxed)
-        run.save(Path(self.report))
-        return nb, resources
+            return asyncio.run(_run(nb, scratch, sockets, kernel_env, limits, sandboxed, uid))
+        finally:
+            shutil.rmtree(sockets, ignore_errors=True)

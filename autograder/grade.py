@@ -1,22 +1,32 @@
-"""``cvcourse grade``: a grading run, as intake -> one job per submission -> report.
+"""``cvcourse grade``: a grading run, as intake -> prepare, run, finish each submission -> report.
 
-One job grades one submission: its notebook is normalised into the nbgrader course folder, nbgrader
-autogrades it with the kernel in the sandbox (:mod:`autograder.execute`), the records are scored in
-this process (:mod:`autograder.scoring`), forbidden calls are looked for in the answer cells
-(:mod:`autograder.integrity`), the scores go into the gradebook (:mod:`autograder.gradebook`) and the
-feedback is written (:mod:`autograder.feedback`). Jobs run one after another: sqlite takes one writer.
-A job that fails costs its own submission only, with a reason; a failure of the machine (a kernel
-that never starts) gets the job run again, up to :data:`JOB_ATTEMPTS` times, and is then reported
-apart; the command exits non-zero.
+Each submission goes through three stages. *Prepare*, in this process: its notebook is normalised into
+the nbgrader course folder and nbgrader autogrades it up to execution, where :class:`~autograder.jobs.
+ExecuteLater` writes the notebook out as a job. *Run*, anywhere: the job executes the notebook with its
+kernel in the sandbox, on a thread of this process or on a Dask worker (:mod:`autograder.runners`),
+several at once. *Finish*, in this process again: the outputs go into the autograded notebook, the records
+are scored (:mod:`autograder.scoring`), forbidden calls are looked for in the answer cells
+(:mod:`autograder.integrity`), the scores go into the gradebook (:mod:`autograder.gradebook`), the
+feedback is written (:mod:`autograder.feedback`) and the result is kept in the job's folder. Only this
+process touches the gradebook, one submission at a time, so results do not depend on the number of
+workers.
+
+A job that fails costs its own submission only, with a reason; a failure of the machine (a kernel that
+never starts) gets the job run again, up to :data:`JOB_ATTEMPTS` times, and is then reported apart; the
+command exits non-zero. A batch that stopped (Ctrl-C, a machine gone) resumes: a submission whose result
+is kept, for the same notebook and the same assignment, is not graded again unless asked.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import queue
 import shutil
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import nbformat
@@ -25,13 +35,15 @@ from course_utils import store
 
 from . import assignments as specs
 from . import feedback, gradebook, intake
-from .course import COURSE_ID, hidden_reference_file, prepare_course, visible_reference_file
-from .execute import Execution
+from .course import COURSE_ID, SOLUTIONS, hidden_reference_file, prepare_course, visible_reference_file
 from .integrity import forbidden_uses
+from .jobs import JOB_FILES, JOB_NOTEBOOK, Job, Outcome
 from .reference_outputs import grader_cases
 from .report import SubmissionResult, write_csv
+from .runners import runner
 from .samples import write_samples
-from .scoring import records_from_notebook, score_assignment
+from .sandbox import Limits
+from .scoring import ExerciseScore, records_from_notebook, score_assignment
 
 #: Runs of one job whose kernel failed for a reason that is not the student's, before it is reported.
 JOB_ATTEMPTS = 2
@@ -46,6 +58,8 @@ class Assignment:
     visible: dict
     hidden: dict
     cases_file: Path
+    #: digest of what a grade of this assignment depends on (references, solution, spec)
+    stamp: str = ""
 
     @property
     def auto_max(self) -> float:
@@ -55,7 +69,11 @@ class Assignment:
 def load_assignment(name: str, folder: Path) -> Assignment:
     visible, hidden = store.load(visible_reference_file(name)), store.load(hidden_reference_file(name))
     cases_file = store.save(folder / "cases.pt", grader_cases(name, visible, hidden))
-    return Assignment(name, specs.exercises(name), visible, hidden, cases_file)
+    digest = hashlib.sha256()
+    for path in (visible_reference_file(name), hidden_reference_file(name), SOLUTIONS / name / f"{name}.ipynb",
+                 Path(specs.__file__).parent / f"a{name}.py"):
+        digest.update(path.read_bytes())
+    return Assignment(name, specs.exercises(name), visible, hidden, cases_file, digest.hexdigest())
 
 
 def _answer_sources(nb, exercises: list[specs.Exercise]) -> tuple[dict[str, str], list[str]]:
@@ -79,52 +97,123 @@ def _withhold_forbidden(nb, assignment: Assignment, scores: dict) -> None:
             scores[ex.name].forbidden = [u.message() for u in forbidden_uses(answers[ex.name], ex.forbids, others)]
 
 
-def grade_submission(nb_api, assignment: Assignment, submission: intake.Submission, out: Path,
-                     sandboxed: bool = True) -> SubmissionResult:
-    """Grade one student's notebook for one assignment (one job)."""
+@dataclass
+class _Pending:
+    """A submission between its stages: its result so far, its job, and the seconds its stages took
+    (preparing, running and finishing it; not the time it waited for a worker)."""
+
+    result: SubmissionResult
+    job: Job | None = None
+    attempts: int = 0
+    seconds: float = 0.0
+
+
+def _job_folder(out: Path, student: str, name: str) -> Path:
+    return out / "jobs" / student / name
+
+
+def prepare(nb_api, assignment: Assignment, submission: intake.Submission, out: Path, sandboxed: bool,
+            limits: Limits) -> _Pending:
+    """Take the notebook in and let nbgrader autograde it up to execution; the job to run, unless the
+    submission is missing or could not be read (then its result is final)."""
     name, student, root = assignment.name, submission.student, Path(nb_api.coursedir.root)
-    result = SubmissionResult(student, name, auto_max=assignment.auto_max, sandboxed=sandboxed)
+    pending = _Pending(SubmissionResult(student, name, auto_max=assignment.auto_max, sandboxed=sandboxed))
     if submission.notebook is None:
-        result.status = "missing"
-        return result
-    job = out / "jobs" / student / name
-    shutil.rmtree(job, ignore_errors=True)
-    job.mkdir(parents=True)
+        pending.result.status = "missing"
+        return pending
+    folder = _job_folder(out, student, name)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     submitted = root / "submitted" / student / name
     shutil.rmtree(submitted, ignore_errors=True)
+    shutil.rmtree(root / "autograded" / student / name, ignore_errors=True)
     try:
         intake.normalise(submission.notebook, submitted / f"{name}.ipynb")
     except Exception as exc:  # noqa: BLE001 - whatever the file is, it is the student's
-        result.status = "failed: " + _unreadable(exc)
-        return result
-    report = job / "execution.json"
-    cfg = nb_api.config.SandboxedExecute
-    cfg.scratch, cfg.cases, cfg.report, cfg.sandboxed = str(job / "scratch"), str(assignment.cases_file), \
-        str(report), sandboxed
-    for attempt in range(1, JOB_ATTEMPTS + 1):
-        report.unlink(missing_ok=True)
-        outcome = nb_api.autograde(name, student)
-        run = Execution.load(report) if report.exists() else None
-        if run is None or not run.infrastructure:
-            break
-    autograded = root / "autograded" / student / name / f"{name}.ipynb"
-    if not outcome["success"] or not autograded.exists():
-        result.status = "failed: " + _failure_reason(outcome)
-        nb = None
-    else:
-        nb = nbformat.read(autograded, as_version=4)
+        pending.result.status = "failed: " + _unreadable(exc)
+        return pending
+    nb_api.config.ExecuteLater.job = str(folder)
+    outcome = nb_api.autograde(name, student)
+    if not outcome["success"] or not (folder / JOB_NOTEBOOK).exists():
+        pending.result.status = "failed: " + _failure_reason(outcome)
+        return pending
+    # no points until the job's records are scored (an interrupted batch leaves no unearned points)
+    gradebook.write_scores(nb_api.coursedir.db_url, COURSE_ID, name, student,
+                           {ex.name: ExerciseScore(ex.name, 0) for ex in assignment.exercises})
+    pending.job = Job(student, name, (folder / JOB_NOTEBOOK).read_text(encoding="utf-8"),
+                      (folder / JOB_FILES).read_bytes(), assignment.cases_file.read_bytes(), sandboxed, limits)
+    (folder / JOB_FILES).unlink()  # the notebook stays, to see what ran
+    return pending
+
+
+def _with_outputs(autograded: Path, executed: str) -> nbformat.NotebookNode:
+    """nbgrader's autograded notebook with the outputs of the job's run, cell by cell.
+
+    Raises:
+        ValueError: the two do not hold the same cells (the grader's fault, never the student's).
+    """
+    from nbgrader.preprocessors import LimitOutput
+
+    nb, run = nbformat.read(autograded, as_version=4), nbformat.reads(executed, as_version=4)
+    if len(nb.cells) != len(run.cells) or any(a.source != b.source for a, b in zip(nb.cells, run.cells)):
+        raise ValueError("the autograded notebook and its job's notebook differ")
+    for cell, done in zip(nb.cells, run.cells):
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = done.outputs, done.execution_count
+    nb, _ = LimitOutput().preprocess(nb, {})
+    return nb
+
+
+def finish(nb_api, assignment: Assignment, pending: _Pending, outcome: Outcome | None, out: Path) -> SubmissionResult:
+    """Score what the job's kernel recorded, write the gradebook and the feedback, keep the result."""
+    result, name, student = pending.result, assignment.name, pending.result.student
+    autograded = Path(nb_api.coursedir.root) / "autograded" / student / name / f"{name}.ipynb"
+    nb, run = None, None if outcome is None else outcome.execution
+    if outcome is not None and autograded.exists():
+        nb = _with_outputs(autograded, outcome.notebook)
+        nbformat.write(nb, autograded)
     if run is not None and run.infrastructure:
-        result.status = f"error: {run.status} ({attempt} attempts); grade this submission again"
+        result.status = f"error: {run.status} ({pending.attempts} attempts); grade this submission again"
     elif run is not None and run.status != "complete" and result.status == "graded":
         result.status = f"failed: {run.status}"
     records = records_from_notebook(nb, [ex.name for ex in assignment.exercises]) if nb is not None else {}
     result.exercises = score_assignment(records, assignment.visible, assignment.hidden, assignment.exercises)
     if nb is not None:
         _withhold_forbidden(nb, assignment, result.exercises)
-    gradebook.write_scores(nb_api.coursedir.db_url, COURSE_ID, name, student, result.exercises)
-    feedback.prepare(autograded, result.exercises)
-    result.feedback = feedback.generate(nb_api, name, student, out / "feedback" / student / f"{name}.html")
+    if result.status != "missing":
+        gradebook.write_scores(nb_api.coursedir.db_url, COURSE_ID, name, student, result.exercises)
+        feedback.prepare(autograded, result.exercises)
+        result.feedback = feedback.generate(nb_api, name, student, out / "feedback" / student / f"{name}.html")
     return result
+
+
+def _submission_stamp(assignment: Assignment, submission: intake.Submission, sandboxed: bool) -> str:
+    """What a kept result was graded from: the notebook's bytes, the assignment's stamp, the sandbox."""
+    digest = hashlib.sha256(f"{assignment.stamp}|{sandboxed}|".encode())
+    digest.update(submission.notebook.read_bytes() if submission.notebook is not None else b"<missing>")
+    return digest.hexdigest()
+
+
+def _keep(out: Path, result: SubmissionResult, stamp: str) -> None:
+    data = {**asdict(result), "feedback": str(result.feedback) if result.feedback else None, "stamp": stamp}
+    path = _job_folder(out, result.student, result.assignment) / "result.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1))
+
+
+def _kept(out: Path, student: str, name: str, stamp: str | None = None) -> SubmissionResult | None:
+    """The result kept for ``student``'s ``name`` (only if it was graded from ``stamp``, when given)."""
+    path = _job_folder(out, student, name) / "result.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if stamp is not None and (data.pop("stamp", None) != stamp or data["status"].startswith("error:")):
+        return None  # graded from something else, or not graded for the machine's fault: grade it
+    data.pop("stamp", None)
+    data["exercises"] = {n: ExerciseScore(**s) for n, s in data["exercises"].items()}
+    data["feedback"] = Path(data["feedback"]) if data["feedback"] else None
+    return SubmissionResult(**data)
 
 
 def _unreadable(exc: Exception) -> str:
@@ -151,11 +240,25 @@ def _failure_reason(outcome: dict) -> str:
 
 
 def grade(submissions: Path | None, out: Path, names: list[str], progress: Callable[[str], None] = print,
-          sandboxed: bool = True) -> list[SubmissionResult]:
+          sandboxed: bool = True, workers: int = 1, scheduler: str | None = None, db_url: str | None = None,
+          students: list[str] | None = None, fresh: bool = False) -> list[SubmissionResult]:
     """Grade ``submissions`` (folder or zip; default: freshly written sample submissions) into ``out``.
 
-    Writes ``out/course`` (the nbgrader course folder and gradebook), ``out/feedback/<student>/
+    Writes ``out/course`` (the nbgrader course folder; its gradebook too unless ``db_url`` names one),
+    ``out/jobs/<student>/<assignment>/`` (each job and its kept result), ``out/feedback/<student>/
     <assignment>.html`` and ``out/grades.csv``.
+
+    Args:
+        workers: jobs run at once on this machine (threads; each job's kernel is its own process).
+        scheduler: address of a Dask scheduler whose workers run the jobs instead.
+        db_url: the gradebook's database URL (e.g. ``postgresql://grader@localhost/cvcourse``).
+        students: grade only these students, again even if their results are kept.
+        fresh: grade everything again, and start the course folder and its gradebook afresh.
+
+    Returns:
+        The results of every (student, assignment) pair of the batch that has one, in batch order (with
+        ``students``, only theirs), whether graded now or kept from before. ``grades.csv`` lists every
+        kept result in ``out`` for ``names``.
 
     Raises:
         autograder.sandbox.SandboxUnavailable: ``sandboxed`` and the sandbox cannot start here.
@@ -169,7 +272,7 @@ def grade(submissions: Path | None, out: Path, names: list[str], progress: Calla
     warnings.filterwarnings("ignore", category=SAWarning)  # nbgrader's own session chatter
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    if sandboxed:
+    if sandboxed and scheduler is None:
         probe(out / "jobs")
     if submissions is None:
         submissions = out / "samples"
@@ -177,30 +280,121 @@ def grade(submissions: Path | None, out: Path, names: list[str], progress: Calla
         write_samples(submissions, names)
     folder = intake.unpack(Path(submissions), out)
     batch = intake.find(folder, names)
-    nb_api = prepare_course(out / "course", names)
+    if students:
+        unknown = sorted(set(students) - {s.student for s in batch})
+        if unknown:
+            raise ValueError(f"no submissions of {', '.join(unknown)} in {submissions}")
+        batch = [s for s in batch if s.student in students]
+    if fresh:
+        shutil.rmtree(out / "jobs", ignore_errors=True)
+        shutil.rmtree(out / "feedback", ignore_errors=True)
+    nb_api = prepare_course(out / "course", names, db_url, keep=not fresh)
     loaded = {name: load_assignment(name, out / "cases" / name) for name in names}
-    shutil.rmtree(out / "feedback", ignore_errors=True)
+    limits = Limits.from_env()
 
-    results = []
-    for submission in batch:
-        start = time.perf_counter()
-        try:
-            result = grade_submission(nb_api, loaded[submission.assignment], submission, out, sandboxed)
-        except Exception as exc:  # noqa: BLE001 - one job's failure must not end the batch
-            result = SubmissionResult(submission.student, submission.assignment, sandboxed=sandboxed,
-                                      auto_max=loaded[submission.assignment].auto_max,
-                                      status=f"error: the grader failed ({type(exc).__name__}: {exc})"[:300])
-            (out / "grader-errors.log").open("a").write(traceback.format_exc())
-        results.append(result)
+    results: dict[int, SubmissionResult] = {}
+    todo = []
+    for index, submission in enumerate(batch):
+        stamp = _submission_stamp(loaded[submission.assignment], submission, sandboxed)
+        kept = None if students else _kept(out, submission.student, submission.assignment, stamp)
+        if kept is not None:
+            results[index] = kept
+        else:
+            todo.append((index, submission, stamp))
+    if len(todo) < len(batch):
+        progress(f"{len(batch) - len(todo)} submission(s) kept from before, {len(todo)} to grade")
+
+    def done(index: int, stamp: str, result: SubmissionResult, seconds: float) -> None:
+        results[index] = result
+        _keep(out, result, stamp)
         progress(f"{result.student:>12} {result.assignment}: "
                  f"{sum(s.earned for s in result.exercises.values()):g}/{result.auto_max:g} automatic points"
                  + ("" if result.status == "graded" else f" ({result.status})")
-                 + f" [{time.perf_counter() - start:.0f} s]")
+                 + f" [{seconds:.0f} s]")
 
-    for result in results:
+    def failed(submission: intake.Submission, exc: Exception) -> SubmissionResult:
+        """The result of a submission whose grading failed in the grader itself (logged)."""
+        with (out / "grader-errors.log").open("a") as log:
+            log.write(f"{submission.student} {submission.assignment}\n{traceback.format_exc()}\n")
+        return SubmissionResult(submission.student, submission.assignment, sandboxed=sandboxed,
+                                auto_max=loaded[submission.assignment].auto_max,
+                                status=f"error: the grader failed ({type(exc).__name__}: {exc})"[:300])
+
+    def finished_job(index: int, submission: intake.Submission, stamp: str, pending: _Pending,
+                     outcome: Outcome | None) -> None:
+        started = time.perf_counter()
+        try:
+            result = finish(nb_api, loaded[submission.assignment], pending, outcome, out)
+        except Exception as exc:  # noqa: BLE001 - one job's failure must not end the batch
+            result = failed(submission, exc)
+        run_seconds = outcome.execution.seconds if outcome is not None else 0.0
+        done(index, stamp, result, pending.seconds + run_seconds + time.perf_counter() - started)
+
+    jobs = runner(workers, scheduler)
+    finished: queue.Queue = queue.Queue()
+    running: dict[int, tuple] = {}
+
+    def submit(index: int, submission, stamp: str, pending: _Pending) -> None:
+        pending.attempts += 1
+        future = jobs.submit(pending.job)
+        running[index] = (submission, stamp, pending, future)
+        future.add_done_callback(lambda _f, i=index: finished.put(i))
+
+    def collect(block: bool) -> None:
+        """Finish every job that is done (if ``block``, waiting a few seconds for one)."""
+        while running:
+            try:
+                index = finished.get(block=block, timeout=5 if block else None)
+            except queue.Empty:
+                return
+            block = False
+            submission, stamp, pending, future = running.pop(index)
+            outcome = jobs.outcome(future, pending.job)
+            if outcome.execution.infrastructure and pending.attempts < JOB_ATTEMPTS:
+                submit(index, submission, stamp, pending)
+                continue
+            finished_job(index, submission, stamp, pending, outcome)
+
+    try:
+        progress(f"grading {len(todo)} submission(s) on {jobs.describe()}")
+        for index, submission, stamp in todo:
+            # prepared while the workers are busy, handed out when one is free
+            started = time.perf_counter()
+            try:
+                pending = prepare(nb_api, loaded[submission.assignment], submission, out, sandboxed, limits)
+            except Exception as exc:  # noqa: BLE001 - one submission's failure must not end the batch
+                done(index, stamp, failed(submission, exc), time.perf_counter() - started)
+                continue
+            pending.seconds = time.perf_counter() - started
+            if pending.job is None:  # missing or unreadable: nothing to run
+                finished_job(index, submission, stamp, pending, None)
+                continue
+            collect(block=False)
+            while len(running) >= jobs.slots():
+                collect(block=True)
+            submit(index, submission, stamp, pending)
+        while running:
+            collect(block=True)
+    finally:
+        jobs.close()
+
+    listed = [results[i] for i in sorted(results)]
+    rows = _class_results(out, names, {(r.student, r.assignment): r for r in listed})
+    for result in rows:
         test_ids = {f"test_{ex.name}" for ex in loaded[result.assignment].exercises}
         for key, value in gradebook.totals(nb_api.coursedir.db_url, COURSE_ID, result.assignment,
                                            result.student, test_ids).items():
             setattr(result, key, value)
-    write_csv(out / "grades.csv", results)
-    return results
+    write_csv(out / "grades.csv", rows)
+    return listed
+
+
+def _class_results(out: Path, names: list[str], now: dict[tuple[str, str], SubmissionResult]) -> list[SubmissionResult]:
+    """Every result kept in ``out`` for the assignments ``names`` (those of this run as they are now)."""
+    rows = []
+    for path in sorted((out / "jobs").glob("*/*/result.json")):
+        student, name = path.parent.parent.name, path.parent.name
+        result = now.get((student, name)) or (_kept(out, student, name) if name in names else None)
+        if result is not None:
+            rows.append(result)
+    return rows

@@ -70,3 +70,42 @@ def write_samples(dest: Path, names: list[str]) -> dict[str, list[str]]:
             folder.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, folder / f"{name}.ipynb")
     return expected_losses
+
+
+#: The kinds of student in a synthetic class (:func:`write_class`), in turn.
+CLASS_KINDS = ("perfect", "partial", "blank", "crasher", "patcher")
+#: What a ``patcher`` runs first: the in-kernel checks patched to pass (its answers carry the sample bugs).
+_PATCH = ("import numpy, torch, course_utils.checks, course_utils.grading\n"
+          "numpy.allclose = torch.allclose = lambda *a, **k: True\n"
+          "course_utils.checks.compare = course_utils.grading.compare = "
+          "lambda *a, **k: course_utils.checks.Comparison(True, 'ok')\n")
+
+
+def write_class(dest: Path, names: list[str], size: int) -> list[str]:
+    """Write a synthetic class of ``size`` students for ``names`` under ``dest`` (as :func:`write_samples`).
+
+    Student ``k`` (``s01_perfect``, ``s02_partial``, ...) is of kind ``CLASS_KINDS[k % 5]``: the three
+    samples, a ``crasher`` whose kernel exits half way (``os._exit`` in the middle answer cell), and a
+    ``patcher`` whose buggy answers run after the checks were patched to pass. Returns the student ids.
+    """
+    students = []
+    for k in range(size):
+        kind = CLASS_KINDS[k % len(CLASS_KINDS)]
+        student = f"s{k + 1:02d}_{kind}"
+        students.append(student)
+        for name in names:
+            if kind == "blank":
+                nb = nbformat.read(NOTEBOOKS / name / f"{name}.ipynb", as_version=4)
+            else:
+                nb = filled(name, specs.bugs(name) if kind in ("partial", "patcher") else ())
+            answers = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("solution")
+                       and c.cell_type == "code"]
+            if kind == "crasher":
+                middle = answers[len(answers) // 2]
+                middle.source = "import os\nos._exit(1)\n" + middle.source
+            if kind == "patcher":
+                answers[0].source = _PATCH + answers[0].source
+            folder = dest / student / name
+            folder.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, folder / f"{name}.ipynb")
+    return students

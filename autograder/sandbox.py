@@ -14,18 +14,24 @@ grading fails closed.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 #: Where the kernel's private home is, inside the sandbox.
 HOME = "/home/student"
-#: The uid and gid the kernel runs as when the grader is root (``nobody``).
+#: The uid and gid the kernel runs as when the grader is root (``nobody``), unless it holds a slot.
 UNPRIVILEGED = 65534
+#: Uids of the slots (see :func:`uid_slot`): far above any account and any subordinate-id range.
+SLOT_UIDS = range(2_000_000_000, 2_000_000_000 + 1024)
 _GIB, _MIB = 1 << 30, 1 << 20
 
 
@@ -151,7 +157,8 @@ def environment(scratch: Path, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def command(argv: list[str], writable: list[Path], cwd: Path, env: dict[str, str], limits: Limits) -> list[str]:
+def command(argv: list[str], writable: list[Path], cwd: Path, env: dict[str, str], limits: Limits,
+            uid: int = UNPRIVILEGED) -> list[str]:
     """The command that runs ``argv`` in a sandbox where only ``writable`` folders can be written.
 
     Args:
@@ -160,6 +167,8 @@ def command(argv: list[str], writable: list[Path], cwd: Path, env: dict[str, str
         cwd: working directory inside the sandbox (one of ``writable``).
         env: the complete environment of ``argv``.
         limits: memory, processes and file size are applied to every process inside.
+        uid: the uid and gid inside when the grader is root (a :func:`uid_slot`'s, when sandboxes run side
+            by side: the process limit counts every process of a uid on the machine).
     """
     bwrap = shutil.which("bwrap")
     if bwrap is None:
@@ -191,18 +200,45 @@ def command(argv: list[str], writable: list[Path], cwd: Path, env: dict[str, str
     args += ["prlimit", f"--as={limits.memory}", f"--nproc={limits.processes}", f"--fsize={limits.file_size}",
              "--core=0", "--"]
     if root:
-        args += ["setpriv", f"--reuid={UNPRIVILEGED}", f"--regid={UNPRIVILEGED}", "--clear-groups",
+        args += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                  "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
     return args + argv
 
 
-def prepare_writable(path: Path) -> Path:
-    """Create a folder the sandboxed kernel may write (owned by its uid when the grader is root)."""
+def prepare_writable(path: Path, uid: int = UNPRIVILEGED) -> Path:
+    """Create a folder the sandboxed kernel may write (owned by its ``uid`` when the grader is root)."""
     path.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         for p in [path, *path.rglob("*")]:
-            os.chown(p, UNPRIVILEGED, UNPRIVILEGED, follow_symlinks=False)
+            os.chown(p, uid, uid, follow_symlinks=False)
     return path
+
+
+@contextlib.contextmanager
+def uid_slot() -> Iterator[int]:
+    """A uid from :data:`SLOT_UIDS` that no other sandbox on this machine holds, until the block ends.
+
+    Sandboxes that run side by side (``cvcourse grade --workers``, several Dask workers on one machine)
+    each need their own uid: the limit on processes counts all processes of a uid, so a fork bomb in one
+    sandbox would otherwise stop the kernel next to it from starting a thread. A slot is held with a lock
+    on a file in the system's temporary folder, which every grading process on the machine sees, and is
+    free again when its holder ends, however it ends.
+    """
+    folder = Path(tempfile.gettempdir()) / "cvcourse-uid-slots"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    for uid in SLOT_UIDS:
+        lock = open(folder / str(uid), "w")  # noqa: SIM115 - held for the whole block
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        try:
+            yield uid
+        finally:
+            lock.close()
+        return
+    raise RuntimeError(f"all {len(SLOT_UIDS)} sandbox uids are in use on this machine")
 
 
 _probed: bool = False

@@ -18,11 +18,12 @@ ASSIGNMENTS = assignments([n for n in os.environ.get("CVCOURSE_TEST_ASSIGNMENTS"
 
 @pytest.fixture(scope="session")
 def graded_samples(tmp_path_factory) -> dict:
-    """Grade the bundled samples once for the whole session: (student, assignment) -> result."""
+    """Grade the bundled samples once for the whole session, two at a time (tests/test_parallel.py shows
+    that one at a time gives the same): (student, assignment) -> result."""
     from autograder.grade import grade
 
     out = tmp_path_factory.mktemp("grade")
-    results = grade(None, out, ASSIGNMENTS, progress=lambda _: None)
+    results = grade(None, out, ASSIGNMENTS, progress=lambda _: None, workers=2)
     return {"out": out, "results": {(r.student, r.assignment): r for r in results}}
 
 

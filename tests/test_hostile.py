@@ -1,5 +1,5 @@
 """A class that cheats: every attack on the grader is a submission, graded in one batch beside honest
-students, with the score it must get; hashes show that nothing outside each sandbox changed.
+students, two at a time, with the score it must get; hashes show that nothing outside each sandbox changed.
 
 The attacks read hidden references, forge records, patch the checker, read classmates' work, write
 to the gradebook, the cases file, the feedback, the source tree and site-packages, start processes
@@ -24,12 +24,13 @@ import nbformat
 import pytest
 
 from autograder import assignments as specs
-from autograder.course import NOTEBOOKS, REFERENCES
+from autograder.course import REFERENCES
 from autograder.grade import grade
 from autograder.notebook_run import environment
 from autograder.samples import filled
 
 from conftest import REPO
+from submissions import nbgrader_meta, prepend, released
 
 NAME = "01_conv_pool"
 POINTS = {ex.name: ex.points for ex in specs.exercises(NAME)}
@@ -37,27 +38,13 @@ FULL = sum(POINTS.values())
 SECRET = "grader-secret-7f3a"
 
 
-def _nbgrader(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
 def _answer(nb, grade_id: str):
-    return next(c for c in nb.cells if _nbgrader(c).get("grade_id") == grade_id)
-
-
-def _prepend(nb, code: str, grade_id: str = "conv_output_size"):
-    cell = _answer(nb, grade_id)
-    cell.source = code + "\n" + cell.source
-    return nb
+    return next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == grade_id)
 
 
 def _append(nb, code: str):
     nb.cells.append(nbformat.v4.new_code_cell(code))
     return nb
-
-
-def _blank():
-    return nbformat.read(NOTEBOOKS / NAME / f"{NAME}.ipynb", as_version=4)
 
 
 def _tree_hash(paths: list[Path]) -> str:
@@ -127,7 +114,7 @@ def _attacks(out: Path, port: int) -> dict[str, tuple[nbformat.NotebookNode, flo
     no_test = filled(NAME)
     no_test.cells.remove(_answer(no_test, "test_pool_forward"))
     xss = filled(NAME)
-    manual = next(c for c in xss.cells if c.cell_type == "markdown" and _nbgrader(c).get("solution"))
+    manual = next(c for c in xss.cells if c.cell_type == "markdown" and nbgrader_meta(c).get("solution"))
     manual.source = ("<script>alert('xss')</script> <img src=x onerror=\"alert('img')\"> "
                      "[click](javascript:alert('link'))")
     # an instructor's cell with a table of <br> (kept as written when untouched) with one more line
@@ -147,13 +134,13 @@ def _attacks(out: Path, port: int) -> dict[str, tuple[nbformat.NotebookNode, flo
         "    return _right(*args, **kwargs)\n")
     return {
         "a_honest": (filled(NAME), FULL, "an honest student graded first"),
-        "b_steal_hidden": (_prepend(_blank(), steal), 0, "loads hidden.pt and records its expected values"),
-        "c_forge_records": (_append(_blank(), forge), 0, "an extra last cell sends records for every exercise"),
-        "d_copy": (_prepend(filled(NAME, specs.bugs(NAME)),
+        "b_steal_hidden": (prepend(released(NAME), steal), 0, "loads hidden.pt and records its expected values"),
+        "c_forge_records": (_append(released(NAME), forge), 0, "an extra last cell sends records for every exercise"),
+        "d_copy": (prepend(filled(NAME, specs.bugs(NAME)),
                             f"import os\nprint('SEES-CLASSMATE', os.path.exists({str(honest_nb)!r}))\n"
                             "print('SEES-PROCS', sorted(os.listdir('/proc'))[:5])"),
                    FULL - sum(POINTS[b.exercise] for b in specs.bugs(NAME)), "reads a classmate's notebook"),
-        "e_tamper": (_prepend(filled(NAME), (
+        "e_tamper": (prepend(filled(NAME), (
             "import sqlite3, pathlib\n"
             f"for target in [{str(gradebook)!r}, {str(cases)!r}, {str(REPO / 'README.md')!r},\n"
             f"               {str(out / 'feedback' / 'a_honest' / (NAME + '.html'))!r},\n"
@@ -166,18 +153,18 @@ def _attacks(out: Path, port: int) -> dict[str, tuple[nbformat.NotebookNode, flo
             "pathlib.Path('course_utils').mkdir(exist_ok=True)\n"
             "pathlib.Path('course_utils/__init__.py').write_text('raise SystemExit')\n")), FULL,
             "writes the gradebook, the cases file, feedback, the source tree, site-packages; shadows course_utils"),
-        "f_escape": (_prepend(filled(NAME), (
+        "f_escape": (prepend(filled(NAME), (
             "import subprocess, sys\n"
             "subprocess.Popen([sys.executable, '-c', 'import time, pathlib; time.sleep(30); "
             "pathlib.Path(\"escaped\").write_text(\"x\")'], start_new_session=True)\n")), FULL,
             "a process in a new session that should outlive grading"),
-        "g_environ_network": (_prepend(filled(NAME), (
+        "g_environ_network": (prepend(filled(NAME), (
             "import os, socket\nprint('ENV', sorted(os.environ))\n"
             f"print('SECRET-SEEN', {SECRET!r} in str(os.environ))\n"
             f"try:\n    socket.create_connection(('127.0.0.1', {port}), timeout=3)\n    print('NET-' + 'OPEN')\n"
             "except OSError as exc:\n    print('NET-BLOCKED', type(exc).__name__)\n")), FULL,
             "reads the grader's environment, connects to the grader's loopback"),
-        "h_memory": (_prepend(filled(NAME), (
+        "h_memory": (prepend(filled(NAME), (
             "import numpy\ntry:\n    hog = numpy.ones(40 * 2**30 // 8)\n    print('ALLOCATED')\n"
             "except MemoryError:\n    print('MEMORY-LIMITED')\n")), FULL, "allocates 40 GiB"),
         "i_signal": (_append(filled(NAME), ("import os, signal\nfor pid in (1, os.getppid(), -1, 0):\n"
@@ -211,7 +198,7 @@ def hostile_batch(tmp_path_factory):
                            Path(sys.prefix) / "lib" / "python3.11" / "site-packages" / "course_utils") if p.exists()]
     before = _tree_hash(guarded)
     with environment(CVCOURSE_CELL_TIMEOUT="15", CVCOURSE_NOTEBOOK_TIMEOUT="60", CVCOURSE_TEST_SECRET=SECRET):
-        results = {r.student: r for r in grade(subs, out, [NAME], progress=lambda _: None)}
+        results = {r.student: r for r in grade(subs, out, [NAME], progress=lambda _: None, workers=2)}
     time.sleep(5)  # the batch ran on long after f_escape: an escaped process would have acted by now
     listener.running = False
     return {"results": results, "attacks": attacks, "out": out, "before": before, "after": _tree_hash(guarded),

@@ -8,9 +8,6 @@ that survives broken, looping, crashing and cheating submissions.
 from __future__ import annotations
 
 import csv
-import json
-import re
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -19,7 +16,7 @@ import pytest
 import torch
 
 from autograder import assignments as specs
-from autograder.course import NOTEBOOKS, SOLUTIONS, hidden_reference_file, visible_reference_file
+from autograder.course import NOTEBOOKS, SOLUTIONS, assignments, hidden_reference_file
 from autograder.grade import grade
 from autograder.report import SubmissionResult, write_csv
 from autograder.samples import filled
@@ -27,31 +24,24 @@ from course_utils import store
 from course_utils.store import VISIBLE_FILE
 
 from conftest import ASSIGNMENTS
+from submissions import nbgrader_meta, prepend, released
 
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-
-
-def _nbgrader(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
 
 
 def _source(name: str) -> nbformat.NotebookNode:
     return nbformat.read(SOLUTIONS / name / f"{name}.ipynb", as_version=4)
 
 
-def _released(name: str) -> nbformat.NotebookNode:
-    return nbformat.read(NOTEBOOKS / name / f"{name}.ipynb", as_version=4)
-
-
 def test_there_is_at_least_one_assignment():
-    assert "01_conv_pool" in ASSIGNMENTS
+    assert "01_conv_pool" in assignments()
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_metadata_lint(name):
     nb = _source(name)
     nbformat.validate(nb)
-    meta = [_nbgrader(c) for c in nb.cells if _nbgrader(c)]
+    meta = [nbgrader_meta(c) for c in nb.cells if nbgrader_meta(c)]
     ids = [m["grade_id"] for m in meta]
     assert len(ids) == len(set(ids)), "grade ids must be unique"
     assert all(m.get("schema_version") == 3 for m in meta)
@@ -63,14 +53,14 @@ def test_metadata_lint(name):
     tests = {m["grade_id"]: m for m in meta if m.get("grade") and not m.get("solution")}
     exercises = specs.exercises(name)
     assert set(tests) == {f"test_{ex.name}" for ex in exercises}, "one test cell per exercise"
-    cells = {_nbgrader(c).get("grade_id"): c for c in nb.cells}
+    cells = {nbgrader_meta(c).get("grade_id"): c for c in nb.cells}
     for ex in exercises:
         assert tests[f"test_{ex.name}"]["points"] == ex.points
         src = cells[f"test_{ex.name}"].source
         assert f'CHECK.visible("{ex.name}"' in src
         hidden = src[src.index("### BEGIN HIDDEN TESTS"):src.index("### END HIDDEN TESTS")]
         assert f'CHECK.hidden("{ex.name}"' in hidden
-        assert ex.name in cells and _nbgrader(cells[ex.name]).get("solution"), f"no solution cell {ex.name}"
+        assert ex.name in cells and nbgrader_meta(cells[ex.name]).get("solution"), f"no solution cell {ex.name}"
         assert ex.visible and ex.hidden
 
 
@@ -88,20 +78,21 @@ def test_release_holds_no_solution_or_hidden_material(name):
     for marker in MARKERS:
         assert marker not in text
     assert "CHECK.hidden" not in text
-    answers = {_nbgrader(c)["grade_id"]: c.source for c in _released(name).cells if _nbgrader(c).get("solution")}
+    answers = {nbgrader_meta(c)["grade_id"]: c.source for c in released(name).cells
+               if nbgrader_meta(c).get("solution")}
     for cell in _source(name).cells:
-        if _nbgrader(cell).get("solution") and cell.cell_type == "code":
+        if nbgrader_meta(cell).get("solution") and cell.cell_type == "code":
             body = cell.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
-            released = answers[_nbgrader(cell)["grade_id"]]
-            assert "raise NotImplementedError()" in released
-            stub = {ln.strip() for ln in released.splitlines()}
+            stub_cell = answers[nbgrader_meta(cell)["grade_id"]]
+            assert "raise NotImplementedError()" in stub_cell
+            stub = {ln.strip() for ln in stub_cell.splitlines()}
             leaked = [ln.strip() for ln in body.splitlines() if ln.strip() and ln.strip() in stub]
             assert not leaked, f"solution lines in the released answer cell: {leaked}"
     assert not [p for p in folder.rglob("*") if "hidden" in p.name.lower()]
-    released = store.load(folder / VISIBLE_FILE)
+    shipped_refs = store.load(folder / VISIBLE_FILE)
     hidden = store.load(hidden_reference_file(name))
     for ex, spec in hidden["exercises"].items():
-        shipped = released["exercises"][ex]["cases"]
+        shipped = shipped_refs["exercises"][ex]["cases"]
         assert len(shipped) == len(next(e for e in specs.exercises(name) if e.name == ex).visible)
         for case in spec["cases"]:
             for vis in shipped:
@@ -145,7 +136,7 @@ def test_graded_test_cells_write_nothing_to_stderr(graded_samples, name):
     path = graded_samples["out"] / "course" / "autograded" / "perfect" / name / f"{name}.ipynb"
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
-        if _nbgrader(cell).get("grade") and cell.cell_type == "code":
+        if nbgrader_meta(cell).get("grade") and cell.cell_type == "code":
             kinds = [(o.output_type, o.get("name")) for o in cell.outputs]
             assert ("stream", "stderr") not in kinds and not any(k == "error" for k, _ in kinds), cell.source
 
@@ -159,7 +150,7 @@ def test_solution_notebook_runs_top_to_bottom_on_cpu(name, tmp_path):
     for cell in nb.cells:
         if cell.cell_type == "code":  # cells tagged for Run All do not stop nbclient: look at each
             assert not any(o.output_type == "error" for o in cell.outputs), cell.source
-        if cell.cell_type == "code" and _nbgrader(cell).get("grade"):
+        if cell.cell_type == "code" and nbgrader_meta(cell).get("grade"):
             assert not any(o.get("name") == "stderr" for o in cell.outputs), cell.source
     assert list((tmp_path / "figures").glob("*.png")), "the notebook saves its figures"
     print(f"{name}: executed in {seconds:.1f} s")
@@ -172,7 +163,7 @@ def test_run_all_reaches_every_check_of_a_blank_notebook(name, tmp_path):
 
     nb, _ = execute_copy(NOTEBOOKS / name, f"{name}.ipynb", tmp_path / "run", COURSE_DEVICE="cpu",
                          COURSE_FIGURE_DIR=str(tmp_path / "figures"), NBGRADER_EXECUTION="validate")
-    checks = [c for c in nb.cells if _nbgrader(c).get("grade_id", "").startswith("test_")]
+    checks = [c for c in nb.cells if nbgrader_meta(c).get("grade_id", "").startswith("test_")]
     assert len(checks) == len(specs.exercises(name))
     for cell in checks:  # every check ran, and failed: nothing is implemented
         assert [o.ename for o in cell.outputs if o.output_type == "error"], cell.source
@@ -186,20 +177,12 @@ def test_committed_references_match_a_fresh_run(name):
     assert not bad
 
 
-def _prepend(nb, code: str, grade_id: str | None = None) -> nbformat.NotebookNode:
-    """Put ``code`` at the top of answer cell ``grade_id`` (default: the first answer cell)."""
-    cell = next(c for c in nb.cells if _nbgrader(c).get("solution") and c.cell_type == "code"
-                and grade_id in (None, _nbgrader(c)["grade_id"]))
-    cell.source = code + "\n" + cell.source
-    return nb
-
-
 def test_hostile_batch_is_graded_without_losing_anyone(tmp_path, monkeypatch):
     """Broken JSON, a missing notebook, a crashed kernel and cheaters get zero (with a reason), an
     endless loop costs only its own exercise, and the honest student in the same batch (sent as a
     zip) gets full marks."""
     monkeypatch.setenv("CVCOURSE_CELL_TIMEOUT", "10")
-    name = ASSIGNMENTS[0]
+    name = "01_conv_pool"  # its first sample bug's exercise is called by no other exercise
     subs = tmp_path / "subs"
 
     def put(student, nb=None, text=None):
@@ -214,8 +197,8 @@ def test_hostile_batch_is_graded_without_losing_anyone(tmp_path, monkeypatch):
     put("broken", text='{"cells": [ this is not json')
     put("absent")
     looped = specs.bugs(name)[0].exercise  # no other exercise calls it
-    put("looper", _prepend(filled(name), "while True:\n    pass", looped))
-    put("crasher", _prepend(_released(name), "import os\nos._exit(1)"))
+    put("looper", prepend(filled(name), "while True:\n    pass", looped))
+    put("crasher", prepend(released(name), "import os\nos._exit(1)"))
     cheat = (
         "import numpy, torch, course_utils, course_utils.checks, course_utils.grading\n"
         "numpy.allclose = lambda *a, **k: True\n"
@@ -225,10 +208,10 @@ def test_hostile_batch_is_graded_without_losing_anyone(tmp_path, monkeypatch):
         "course_utils.Checker.visible = lambda self, *a, **k: print('all visible cases pass')\n"
         "course_utils.Checker.hidden = lambda self, *a, **k: None\n"
     )
-    put("cheater", _prepend(_released(name), cheat))
+    put("cheater", prepend(released(name), cheat))
     # buggy answers whose in-kernel checks are patched to pass: the grader still sees the bugs
     patch_compare = "\n".join(cheat.splitlines()[:5])
-    put("patcher", _prepend(filled(name, specs.bugs(name)), patch_compare))
+    put("patcher", prepend(filled(name, specs.bugs(name)), patch_compare))
     archive = tmp_path / "subs.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for p in subs.rglob("*"):
@@ -251,8 +234,8 @@ def test_hostile_batch_is_graded_without_losing_anyone(tmp_path, monkeypatch):
     autograded = tmp_path / "out" / "course" / "autograded" / "patcher" / name / f"{name}.ipynb"
     # what the patched kernel printed ("all visible cases pass") is replaced by the grader's verdict
     shown = nbformat.read(autograded, as_version=4)
-    verdicts = {_nbgrader(c)["grade_id"]: "".join(o.get("text", "") for o in c.outputs)
-                for c in shown.cells if _nbgrader(c).get("grade_id", "").startswith("test_")}
+    verdicts = {nbgrader_meta(c)["grade_id"]: "".join(o.get("text", "") for o in c.outputs)
+                for c in shown.cells if nbgrader_meta(c).get("grade_id", "").startswith("test_")}
     for bug in specs.bugs(name):
         assert "-> 0 of" in verdicts[f"test_{bug.exercise}"] and ": FAIL" in verdicts[f"test_{bug.exercise}"]
         assert "all visible cases pass" not in verdicts[f"test_{bug.exercise}"]
