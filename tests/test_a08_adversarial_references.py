@@ -81,6 +81,8 @@ def test_logistic_attack_reproduces_the_lecture():
         assert logit == {0.1: -1, 0.2: 0, 0.3: 1}[eps]
         assert abs(p - _sigma(-2)) < 1e-15 and abs(p_adv - _sigma(logit)) < 1e-12
     assert _cases("logistic_attack", ["visible"])[1]["expected"][2] == 0.5
+    label_one = _cases("logistic_attack", ["visible"])[3]                       # y = 1: against sign(w)
+    assert label_one["args"][3] == 1 and abs(label_one["expected"][2] - _sigma(-3)) < 1e-12
 
 
 def test_logistic_attack_matches_python_math():
@@ -163,6 +165,8 @@ def test_fgsm_on_the_paper_network_by_hand():
     assert _cases("fgsm", ["visible"])[0]["args"][2].tolist() == PAPER_IMAGE
     close(label0, [[[[0.4, 0.0], [0.15, 0.9]]]])      # positive pixels down, the pixel at 0 stays
     close(label1, [[[[0.6, 0.0], [0.35, 1.0]]]])      # up, clamped at 1
+    towards_one = _cases("fgsm", ["visible"])[3]["expected"][0]
+    close(towards_one, label0)                         # targeting class 1 = moving away from label 0 here
     targeted = _cases("fgsm", ["hidden"])[5]["expected"][0]
     close(targeted, [[[[0.2, 0.0], [0.0, 0.7]]]])     # towards class 1 = lowering the loss of label 1
 
@@ -284,7 +288,7 @@ def test_simba_matches_a_plain_loop():
 @pytest.mark.parametrize("name", ["fgsm", "pgd", "fooling_image", "simba"])
 def test_model_cases_start_correctly_classified_where_the_spec_says(name):
     """The untargeted cases built with the tiny network's predictions start right, so the attacks have work."""
-    c = _cases(name, ["visible"])[-1]
+    c = _cases(name, ["visible"])[2 if name == "fgsm" else -1]
     kind, seed, images, labels = c["args"][:4]
     with torch.no_grad():
         predicted = probe_model(kind, seed)(images).argmax(1)

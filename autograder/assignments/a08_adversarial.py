@@ -113,7 +113,8 @@ EXERCISES = [
     Exercise(
         name="logistic_attack",
         points=2,
-        visible=[Case(args=(_a(LECTURE_X), _a(LECTURE_W), 0.0, 0, eps)) for eps in LECTURE_EPS],
+        visible=[*(Case(args=(_a(LECTURE_X), _a(LECTURE_W), 0.0, 0, eps)) for eps in LECTURE_EPS),
+                 Case(args=(_a(LECTURE_X), _a(LECTURE_W), 0.0, 1, 0.1))],
         hidden=[
             Case(args=(_a(LECTURE_X), _a(LECTURE_W), 0.0, 1, 0.2)),
             Case(args=(np.random.default_rng(130).standard_normal(20), np.random.default_rng(131).standard_normal(20),
@@ -133,7 +134,7 @@ EXERCISES = [
             Rule("p = sigma(w . x + b) is the probability of class 1, a Python float",
                  on_cases(visible=(1, 2, 3), hidden=(2, 3), what="the lecture's 0.1192")),
             Rule("x_adv = x + eps * sign of the loss gradient (p - y) w: along sign(w) for y = 0, against it for y = 1",
-                 on_cases(visible=(1, 2, 3), hidden=(1, 2, 3), what="the lecture's three budgets; y = 1")),
+                 on_cases(visible=(1, 2, 3, 4), hidden=(1, 2, 3), what="the lecture's three budgets; visible 4: y = 1")),
             Rule("p_adv is the probability of class 1 at x_adv", on_cases(visible=(1, 2, 3), hidden=(1, 2, 3),
                                                                        what="0.2689, 0.5, 0.7311")),
             Rule("a feature with weight 0 does not move (sign 0)", on_cases(hidden=(4,))),
@@ -182,6 +183,7 @@ EXERCISES = [
             Case(args=("paper", 0, _t(PAPER_IMAGE), _labels([0]), 0.1)),
             Case(args=("paper", 0, _t(PAPER_IMAGE), _labels([1]), 0.1)),
             Case(args=("tiny", 3, _FG_X, _predicted(3, _FG_X), 8 / 255)),
+            Case(args=("paper", 0, _t(PAPER_IMAGE), _labels([1]), 0.1), kwargs={"targeted": True}),
         ],
         hidden=[
             Case(args=("tiny", 31, _FG_X2, _predicted(31, _FG_X2), 0.03)),
@@ -202,7 +204,7 @@ EXERCISES = [
             Rule("untargeted: x + eps * sign(grad of the cross-entropy of labels), clamped to [0, 1]",
                  on_cases(visible=(1, 2, 3), hidden=(1, 3), what="the paper network's worked example")),
             Rule("targeted: x - eps * sign(grad of the cross-entropy of the targets), clamped",
-                 on_cases(hidden=(2, 6))),
+                 on_cases(visible=(4,), hidden=(2, 6), what="visible 4: towards class 1 moves the paper image down")),
             Rule("a pixel whose gradient is 0 does not move", on_cases(visible=(1, 2), what="the pixel at 0")),
             Rule("the result stays inside [0, 1] and within eps of the images",
                  "every case: the probe's fields, hidden 3: pixels at 0 and 1"),
