@@ -6,8 +6,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from autograder.assignments import exercises
 from autograder.course import hidden_reference_file, visible_reference_file
 from course_utils import store
+from course_utils.grading import RAISES
 from course_utils.models.tiny import probe_model
 
 
@@ -15,6 +17,32 @@ def reference_cases(assignment: str, name: str, which=("visible", "hidden")) -> 
     """The committed cases (args, kwargs, expected) of exercise ``name``, visible ones first."""
     files = {"visible": visible_reference_file(assignment), "hidden": hidden_reference_file(assignment)}
     return [c for w in which for c in store.load(files[w])["exercises"][name]["cases"]]
+
+
+def returning_cases(assignment: str, name: str, which=("visible", "hidden")) -> list[dict]:
+    """The committed cases of exercise ``name`` that return (not those whose expected output is a raise)."""
+    return [c for c in reference_cases(assignment, name, which)
+            if not (isinstance(c["expected"], dict) and RAISES in c["expected"])]
+
+
+def check_references_cover_the_spec(assignment: str) -> None:
+    """Assert both reference files of ``assignment`` are float64 (tensors in them float64, or integer or boolean)
+    and hold one case per case of the spec, a case that must raise recording exactly the exception the spec
+    names."""
+    for which, path in (("visible", visible_reference_file(assignment)), ("hidden", hidden_reference_file(assignment))):
+        data = store.load(path)
+        assert data["meta"]["assignment"] == assignment and data["meta"]["dtype"] == "float64"
+        for ex in exercises(assignment):
+            cases = data["exercises"][ex.name]["cases"]
+            assert len(cases) == len(getattr(ex, which)), ex.name
+            for case, spec in zip(cases, getattr(ex, which)):
+                if spec.raises:
+                    assert case["expected"] == {RAISES: spec.raises}, ex.name
+                else:
+                    out = case["expected"] if isinstance(case["expected"], (tuple, list)) else (case["expected"],)
+                    assert not (isinstance(case["expected"], dict) and RAISES in case["expected"]), ex.name
+                    assert all(v.dtype in (torch.float64, torch.int64, torch.bool) for v in out
+                               if isinstance(v, torch.Tensor)), ex.name
 
 
 def close(actual, expected, atol: float = 1e-10) -> None:
