@@ -114,7 +114,8 @@ def run(names: list[str], out: Path, grade_too: bool = True, class_size: int = 0
     rate = shapes_rate()
     figures["shapes scenes per second (64x64)"] = round(rate)
     print(f"shapes generator: {rate:.0f} scenes/s at 64x64 (2000 scenes)")
-    print(f"{'notebook':<24}{'alone (s)':>10}{'busy (s)':>10}{'budget':>8}   busy: another process on every core")
+    if notebooks:
+        print(f"{'notebook':<24}{'alone (s)':>10}{'busy (s)':>10}{'budget':>8}   busy: another process on every core")
     for name in names if notebooks else []:
         alone = _notebook_seconds(name, out / "run")
         with busy_neighbour():
@@ -126,11 +127,12 @@ def run(names: list[str], out: Path, grade_too: bool = True, class_size: int = 0
     if grade_too:
         from .grade import grade
 
+        workers = len(os.sched_getaffinity(0))  # as `cvcourse grade` does by default
         start = time.perf_counter()
-        results = grade(None, out / "grade", names, progress=lambda _: None, fresh=True)
+        results = grade(None, out / "grade", names, progress=lambda _: None, fresh=True, workers=workers)
         seconds = time.perf_counter() - start
         figures["cvcourse grade"] = round(seconds, 1)
-        print(f"{'cvcourse grade':<24}{seconds:>10.1f}   ({len(results)} submissions)")
+        print(f"{'cvcourse grade':<24}{seconds:>10.1f}   ({len(results)} submissions, {workers} at a time)")
         figures.update(sandbox_overhead(names[0], out / "overhead"))
     if class_size:
         figures.update(throughput(names, out / "throughput", class_size))
