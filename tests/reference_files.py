@@ -47,3 +47,22 @@ def run_stages(stages, x, start=None, stop=None):
     for _, fn in stages[names.index(start) + 1 if start else 0:names.index(stop) + 1 if stop else None]:
         x = fn(x)
     return x
+
+
+def references_cover_the_cases(assignment: str) -> None:
+    """Assert that the committed visible and hidden references are float64 and hold one entry per case of the
+    spec, an expected error for each case that must raise."""
+    from autograder.assignments import exercises
+
+    for which, path in (("visible", visible_reference_file(assignment)), ("hidden", hidden_reference_file(assignment))):
+        data = store.load(path)
+        assert data["meta"]["assignment"] == assignment and data["meta"]["dtype"] == "float64"
+        for ex in exercises(assignment):
+            cases = data["exercises"][ex.name]["cases"]
+            assert len(cases) == len(getattr(ex, which)), ex.name
+            for case, spec in zip(cases, getattr(ex, which)):
+                if spec.raises:
+                    assert case["expected"] == {"<raises>": spec.raises}
+                    continue
+                out = case["expected"] if isinstance(case["expected"], (tuple, list)) else (case["expected"],)
+                assert all(v.dtype == torch.float64 for v in out if isinstance(v, torch.Tensor)), ex.name
