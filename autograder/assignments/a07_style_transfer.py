@@ -214,6 +214,7 @@ EXERCISES = [
         visible=[
             Case(args=("tiny", 0, _image(510), ["features.relu1", "features.relu2"])),
             Case(args=("tiny", 0, _image(510), ["features.relu2", "features.conv1"])),
+            Case(args=("tiny", 0, _image(510), ["features.relu1", "features.relu7"]), raises="AttributeError"),
         ],
         hidden=[
             Case(args=("tiny", 51, _image(520, (9, 12)), ["features.pool1"]), kwargs={"train": True}),
@@ -236,7 +237,7 @@ EXERCISES = [
             Rule("any layer whose output is one tensor, the logits included", on_cases((), (1, 4))),
             Rule("an empty list of names gives an empty list", on_cases((), (3,))),
             Rule("raises AttributeError for a layer the model does not have (as model.get_submodule)",
-                 on_cases((), (5,))),
+                 on_cases((3,), (5,))),
             Rule("leaves no hook, sets no .grad, keeps train/eval mode, parameters and their requires_grad",
                  "every case: the probe's side effects, hidden 1: a model in train mode"),
             forbids_rule("course_utils.models.forward_to, capture or anything in course_utils.models.hooks"),
@@ -359,6 +360,12 @@ EXERCISES = [
 
 BUGS = [
     Bug(
+        exercise="style_transfer",
+        find="                x.clamp_(low.reshape(1, -1, 1, 1), high.reshape(1, -1, 1, 1))\n",
+        replace="                pass\n",
+        why="never clamps, so the image leaves the range of real pixels",
+    ),
+    Bug(
         exercise="gram_matrix",
         find="return gram / (height * width)",
         replace="return gram / (channels * height * width)",
@@ -383,11 +390,5 @@ BUGS = [
         replace="named = dict(model.named_modules())\n    modules = [named[name] for name in layers]",
         why="looks layers up in a dict, so an unknown layer raises KeyError instead of the AttributeError the "
             "docstring promises",
-    ),
-    Bug(
-        exercise="style_transfer",
-        find="            x.clamp_(low.reshape(1, -1, 1, 1), high.reshape(1, -1, 1, 1))\n",
-        replace="            pass\n",
-        why="never clamps, so the image leaves the range of real pixels",
     ),
 ]
