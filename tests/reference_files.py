@@ -17,6 +17,12 @@ def reference_cases(assignment: str, name: str, which=("visible", "hidden")) -> 
     return [c for w in which for c in store.load(files[w])["exercises"][name]["cases"]]
 
 
+def returning_cases(assignment: str, name: str, which=("visible", "hidden")) -> list[dict]:
+    """The committed cases of exercise ``name`` that return (not those that must raise), visible ones first."""
+    return [c for c in reference_cases(assignment, name, which)
+            if not (isinstance(c["expected"], dict) and "<raises>" in c["expected"])]
+
+
 def close(actual, expected, atol: float = 1e-10) -> None:
     """Assert two arrays agree in float64 to rtol 1e-9 and ``atol``."""
     torch.testing.assert_close(torch.as_tensor(actual, dtype=torch.float64),

@@ -25,8 +25,8 @@ import torch
 from course_utils.probes import LEFT_BEHIND
 
 from . import Bug, Case, Exercise, Rule, UNCHANGED, forbids_rule, on_cases
+from . import normal as _normal, tensor64 as _t, uniform_image as _image
 
-_EXACT = {"rtol": 0.0, "atol": 0.0}
 _FLOAT = {"rtol": 1e-9, "atol": 1e-12}
 #: A few Adam steps on a probe network: rounding differences grow a little along the way.
 _LOOP = {"rtol": 1e-6, "atol": 1e-9}
@@ -41,19 +41,6 @@ CONTENT_LAYER = "features.relu2"
 #: What the extractor's probe reports besides the features: the image gradient of sum(f^2) over the features,
 #: and the side effects on the model (no image is handed to side_effects: the probe's copy requires grad).
 EXTRACT_FIELDS = ("features", "gradient of sum f^2", *LEFT_BEHIND[:4])
-
-
-def _t(values) -> torch.Tensor:
-    return torch.tensor(values, dtype=torch.float64)
-
-
-def _normal(shape: tuple, seed: int, scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
-    return torch.from_numpy(np.random.default_rng(seed).standard_normal(shape) * scale + shift)
-
-
-def _image(seed: int, size: tuple = (10, 10), channels: int = 3) -> torch.Tensor:
-    """A batch of one image [1, C, H, W] with values in [-1, 1]."""
-    return torch.from_numpy(np.random.default_rng(seed).uniform(-1.0, 1.0, (1, channels, *size)))
 
 
 def _grams(seed: int, channels: list[int]) -> list[torch.Tensor]:
@@ -353,6 +340,7 @@ EXERCISES = [
             Rule("returns the final image, detached, in the content's dtype and shape", "every case"),
             Rule("leaves the model and the images as they were",
                  "every case: side effects, hidden 1: train mode"),
+            UNCHANGED,
         ),
     ),
 ]

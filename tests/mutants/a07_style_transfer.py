@@ -54,7 +54,8 @@ MUTANTS = [
     Bug("instance_norm", "var = x.var(dim=(2, 3), keepdim=True, unbiased=False)",
         "var = x.var(dim=(2, 3), keepdim=True, unbiased=True)", "divides the variance by H W - 1"),
     # batch normalisation instead: statistics over the batch too
-    Bug("instance_norm", "mean = x.mean(dim=(2, 3), keepdim=True)\n    var = x.var(dim=(2, 3), keepdim=True, unbiased=False)",
+    Bug("instance_norm",
+        "mean = x.mean(dim=(2, 3), keepdim=True)\n    var = x.var(dim=(2, 3), keepdim=True, unbiased=False)",
         "mean = x.mean(dim=(0, 2, 3), keepdim=True)\n    var = x.var(dim=(0, 2, 3), keepdim=True, unbiased=False)",
         "normalises over the batch as well, which is batch normalisation"),
     # eps outside the square root
@@ -138,8 +139,8 @@ ALTERNATIVES = [
     mean = flat.mean(dim=-1, keepdim=True)
     var = ((flat - mean) ** 2).mean(dim=-1, keepdim=True)
     return ((flat - mean) / (var + eps).sqrt()).reshape(x.shape)''', "flattened positions"),
-    Alternative("style_transfer", '''def style_transfer(model, content, style, content_layer, style_layers, content_weight, style_weights, tv_weight,
-                   steps, lr, low=None, high=None, init=None, temperature=None):
+    Alternative("style_transfer", '''def style_transfer(model, content, style, content_layer, style_layers, content_weight,
+                   style_weights, tv_weight, steps, lr, low=None, high=None, init=None, temperature=None):
     """A surrogate sum(f * g) whose gradient is the same vector-Jacobian product; Adam through zero_grad/step."""
     layers = list(style_layers) if content_layer is None else [content_layer, *style_layers]
     k = 0 if content_layer is None else 1
