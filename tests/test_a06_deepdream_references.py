@@ -16,13 +16,10 @@ import numpy as np
 import torch
 
 from autograder.assignments.a06_deepdream import GRAM_EXAMPLE, GUIDE_ACTIVATION, GUIDE_FEATURES, PAPER_IMAGE
-from course_utils.probes import LEFT_BEHIND
-from reference_files import (close, probe_stages, reference_cases, references_cover_the_cases, returning_cases,
-                             run_stages)
+from reference_files import (NOTHING_LEFT, close, probe_stages, reference_cases, references_cover_the_cases,
+                             returning_cases, run_stages)
 
 A = "06_deepdream"
-#: What a clean call leaves behind, field by field (course_utils.probes.LEFT_BEHIND).
-NOTHING_LEFT = [0] * (len(LEFT_BEHIND) - 1) + [False]
 
 
 def _cases(name, which=("visible", "hidden")):
