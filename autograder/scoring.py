@@ -98,16 +98,18 @@ def records_from_notebook(nb, names: Iterable[str]) -> dict[str, dict[str, Any]]
     return records
 
 
-def _check(which: str, index: int, result: Any, case: dict, ex: Exercise) -> tuple[bool, list[str], str]:
-    """Whether one recorded result matches its case, the lines the student may see about it (for a
-    hidden case: pass or fail and the kind of check that failed, no value), and that kind."""
-    verdict = judge(result, case["expected"], ex.rules())
+def _check(which: str, index: int, result: Any, case: dict, rules: dict) -> tuple[bool, list[str], str]:
+    """Whether one recorded result matches its case under the exercise's ``rules``, the lines the student
+    may see about it (for a hidden case: pass or fail and the kind of check that failed, no value), and
+    that kind."""
+    verdict = judge(result, case["expected"], rules)
     return verdict.ok, case_lines(which, index, case, result, verdict), verdict.failure
 
 
 def score_exercise(ex: Exercise, recorded: Any, visible_cases: list[dict], hidden_cases: list[dict]) -> ExerciseScore:
     """Score one exercise from its records against the reference cases (each with ``expected``)."""
     score = ExerciseScore(ex.name, ex.points)
+    rules = ex.rules()
     failures: list[str] = []
     for which, cases in (("visible", visible_cases), ("hidden", hidden_cases)):
         score.total[which] = len(cases)
@@ -119,9 +121,9 @@ def score_exercise(ex: Exercise, recorded: Any, visible_cases: list[dict], hidde
                 score.problems.append(f"no {which} results were recorded (did the test cell run to the end?)")
             continue
         if which == "visible" and cases:
-            score.visible_lines.append(rules_text(ex.rules()))
+            score.visible_lines.append(rules_text(rules))
         for i, (result, case) in enumerate(zip(results, cases), 1):
-            ok, lines, failure = _check(which, i, result, case, ex)
+            ok, lines, failure = _check(which, i, result, case, rules)
             score.passed[which] += ok
             if not ok:
                 failures.append(failure)
@@ -130,7 +132,7 @@ def score_exercise(ex: Exercise, recorded: Any, visible_cases: list[dict], hidde
             elif not ok:
                 score.problems += lines
     if failures:
-        score.hint = choose_hint(ex.rules(), failures)
+        score.hint = choose_hint(rules, failures)
     return score
 
 

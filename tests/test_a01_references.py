@@ -1,7 +1,6 @@
 """Assignment 01's reference outputs (made from the instructor's solution) against independent
 oracles: torch.nn.functional, autograd, nn.Conv2d parameter counts, and the seeds' worked examples."""
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F

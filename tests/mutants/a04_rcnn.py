@@ -142,16 +142,15 @@ ALTERNATIVES = [
             out[i, j] = inter / union if union > 0 else 0.0
     return out''', "a double loop over pairs (the spec prefers broadcasting, the result is the same)"),
     Alternative("make_anchors", '''def make_anchors(feature_size, stride, scales, ratios):
-    """Loops over cells, scales and ratios."""
-    rows = []
-    for i in range(feature_size[0]):
-        for j in range(feature_size[1]):
-            cx, cy = (j + 0.5) * stride, (i + 0.5) * stride
-            for s in scales:
-                for r in ratios:
-                    h, w = s * math.sqrt(r), s / math.sqrt(r)
-                    rows.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
-    return torch.tensor(rows, dtype=torch.float64).reshape(-1, 4)''', "loops in Python floats"),
+    """Base boxes around (0, 0), then every cell's centre added by broadcasting."""
+    size = torch.tensor(scales, dtype=torch.float64)[:, None]
+    root = torch.tensor(ratios, dtype=torch.float64).sqrt()[None, :]
+    half_w, half_h = (size / root / 2).reshape(-1), (size * root / 2).reshape(-1)
+    base = torch.stack([-half_w, -half_h, half_w, half_h], dim=1)
+    rows = torch.arange(feature_size[0], dtype=torch.float64)
+    cols = torch.arange(feature_size[1], dtype=torch.float64)
+    centres = (torch.cartesian_prod(rows, cols).flip(1) + 0.5) * stride
+    return (centres.repeat(1, 2)[:, None, :] + base[None]).reshape(-1, 4)''', "base boxes plus shifted centres"),
     Alternative("decode_boxes", '''def decode_boxes(deltas, anchors, weights=(1.0, 1.0, 1.0, 1.0), clip=math.log(1000.0 / 16)):
     """Without convert_boxes: widths and centres by hand, all four deltas divided at once."""
     anchors = anchors.to(deltas.dtype)
