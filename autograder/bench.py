@@ -21,7 +21,7 @@ from .notebook_run import execute_copy
 
 #: Time budget of each notebook on a 2-core CPU (s), from the issues.
 BUDGETS = {"01_conv_pool": 60, "02_transposed_conv": 120, "03_unet": 120, "04_rcnn": 180,
-           "05_visualization": 180, "06_deepdream": 180, "08_adversarial": 180}
+           "05_visualization": 180, "06_deepdream": 180, "07_style_transfer": 180, "08_adversarial": 180}
 
 
 @contextlib.contextmanager

@@ -31,6 +31,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "torchvision.ops.roi_pool": ("torchvision.ops.roi_pool.roi_pool", "torch.ops.torchvision.roi_pool"),
 }
 
+#: ``forbids`` entries that name a loop statement instead of a library call: ``"for"`` forbids for loops and
+#: comprehensions, ``"while"`` while loops (the exercise asks for vectorised code).
+LOOPS = {"for": (ast.For, ast.AsyncFor, ast.comprehension), "while": (ast.While,)}
+
 _BINDINGS = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.NamedExpr)
 Env = dict[str, set[str]]  # name -> every dotted name it may be bound to
 
@@ -172,13 +176,16 @@ def forbidden_uses(answer: str, forbids: Iterable[str], context: Iterable[str] =
         answer: Source of the answer cell; a cell that does not parse is scanned token by token.
         forbids: Dotted names; a name forbids itself and everything under it ("torchvision.ops"
             forbids torchvision.ops.nms), and ``ALIASES`` adds other spellings of the same function.
+            ``"for"`` and ``"while"`` forbid loops (see :data:`LOOPS`); a cell that does not parse is not
+            searched for them.
         context: Sources of the notebook's other code cells, whose module-level imports and simple
             alias assignments define names the answer cell may use; one that does not parse is skipped.
 
     Returns:
         The findings, sorted by line, each (line, name) once.
     """
-    patterns, found = _patterns(forbids), dict[tuple[int, str], ForbiddenUse]()
+    loops = [entry for entry in forbids if entry in LOOPS]
+    patterns, found = _patterns(e for e in forbids if e not in LOOPS), dict[tuple[int, str], ForbiddenUse]()
 
     def check(line: int, text: str, names: set[str]) -> bool:
         """Record the forbidden entries that ``names`` fall under; whether there was one."""
@@ -215,6 +222,12 @@ def forbidden_uses(answer: str, forbids: Iterable[str], context: Iterable[str] =
     while stack:  # outer nodes first: ``F.conv2d`` is reported, and its ``F`` not checked again
         node = stack.pop()
         stack += [] if reported(node) else reversed(list(ast.iter_child_nodes(node)))
+    for node in nodes:
+        for entry in loops:
+            if isinstance(node, LOOPS[entry]):
+                what = "a comprehension" if isinstance(node, ast.comprehension) else f"a {entry} loop"
+                line = getattr(node, "lineno", None) or node.target.lineno
+                found.setdefault((line, entry), ForbiddenUse(entry, line, what))
     for line, parts in _dotted_runs(magics if tree else answer):  # code in magics, or a broken cell
         heads = {parts[0]} | env.get(parts[0], set())
         for k in range(len(parts), 0, -1):  # longest spelling first, as above

@@ -230,8 +230,8 @@ def compare(actual: Any, expected: Any, rtol: float = 1e-7, atol: float = 1e-9, 
         keys = sorted(expected)
         return _combine([compare(actual[k], expected[k], rtol, atol, check_dtype) for k in keys],
                         [f"[{k!r}]" for k in keys])
-    if isinstance(expected, str):
-        ok = actual == expected
+    if isinstance(expected, str) or expected is None:
+        ok = actual is None if expected is None else actual == expected
         return Comparison(ok, f"returned {actual!r}" + ("" if ok else f", expected {expected!r}"),
                           failure="" if ok else "values")
     if actual is None or not _is_array(actual):

@@ -445,7 +445,8 @@ class Checker:
             return
         print(f"{name}: {len(cases)} {which} case(s); {rules_text(spec)}")
         if spec.get("forbids"):
-            print(f"  rule: the answer may not use {', '.join(spec['forbids'])} (the grader withholds the points)")
+            named = [{"for": "for loops or comprehensions", "while": "while loops"}.get(f, f) for f in spec["forbids"]]
+            print(f"  rule: the answer may not use {', '.join(named)} (the grader withholds the points)")
         failed = []
         for i, (case, result) in enumerate(zip(cases, results), 1):
             verdict = judge(result, case["expected"], spec)

@@ -13,8 +13,10 @@ import torch
 
 from .checks import as_numpy
 
-#: scikit-image's bundled photos that the course uses (no download needed).
-PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "rocket", "brick", "grass", "gravel")
+#: scikit-image's bundled pictures that the course uses (no download needed): photos, three grey textures
+#: (brick, grass, gravel) and a stained tissue sample (``immunohistochemistry``), whose brown and blue
+#: strokes serve as a painting-like style image.
+PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "rocket", "brick", "grass", "gravel", "immunohistochemistry")
 
 FIGURE_DIR_ENV = "COURSE_FIGURE_DIR"
 

@@ -20,6 +20,8 @@ refuses a replay whose key is the key of one of ``B``'s own hidden cases, so a r
 a hidden case. Keys are bit-exact: a student ``A`` that computes the arguments of ``B`` in another
 order of floating-point operations, or a run on another device than the references', gets no replay
 and uses the student's ``B`` (which is the old behaviour, never a false failure of a right answer).
+A call that passes a tensor requiring grad is neither recorded nor replayed (:func:`wants_graph`): its
+caller may backpropagate through the answer, and a replay is detached.
 """
 
 from __future__ import annotations
@@ -193,6 +195,22 @@ class _Calls:
                 namespace[n] = original
 
 
+def wants_graph(bound: list[tuple[str, Any]]) -> bool:
+    """Whether a call passes a tensor that requires grad (directly or in a list, tuple or dict): its caller
+    may backpropagate through the output, which a detached replay would cut, so such a call is neither
+    recorded nor replayed (the same function called on a detached copy of the same values is)."""
+    def needs(value: Any) -> bool:
+        if isinstance(value, torch.Tensor):
+            return value.requires_grad
+        if isinstance(value, (list, tuple)):
+            return any(needs(v) for v in value)
+        if isinstance(value, dict):
+            return any(needs(v) for v in value.values())
+        return False
+
+    return any(needs(v) for _, v in bound)
+
+
 def replayable(value: Any) -> bool:
     """Whether an output can be replayed as it was: arrays, numbers, strings and None in lists, tuples
     and dicts, and no tensor that carries a graph (a replay is a detached copy)."""
@@ -215,7 +233,7 @@ class Recorder(_Calls):
 
     def _record(self, name, bound, call, _module):
         out = call()
-        if not replayable(out):
+        if not replayable(out) or wants_graph(bound):
             return out
         try:
             print_ = fingerprint(name, bound)
@@ -241,7 +259,7 @@ class Replayer(_Calls):
 
     def _replay(self, name, bound, call, _module):
         try:
-            print_ = fingerprint(name, bound)
+            print_ = None if wants_graph(bound) else fingerprint(name, bound)
         except Unkeyable:
             print_ = None
         sealed = self.table.get(name, {}).get(key_of(print_)) if print_ is not None else None

@@ -11,6 +11,11 @@ from autograder.course import hidden_reference_file, visible_reference_file
 from course_utils import store
 from course_utils.grading import RAISES
 from course_utils.models.tiny import probe_model
+from course_utils.probes import LEFT_BEHIND
+
+
+#: What a clean call leaves behind, field by field (course_utils.probes.LEFT_BEHIND).
+NOTHING_LEFT = [0] * (len(LEFT_BEHIND) - 1) + [False]
 
 
 def reference_cases(assignment: str, name: str, which=("visible", "hidden")) -> list[dict]:

@@ -15,16 +15,11 @@ import math
 import numpy as np
 import torch
 
-from autograder.assignments import exercises
 from autograder.assignments.a06_deepdream import GRAM_EXAMPLE, GUIDE_ACTIVATION, GUIDE_FEATURES, PAPER_IMAGE
-from autograder.course import hidden_reference_file, visible_reference_file
-from course_utils import store
-from course_utils.probes import LEFT_BEHIND
-from reference_files import close, probe_stages, reference_cases, run_stages
+from reference_files import (NOTHING_LEFT, close, probe_stages, reference_cases, check_references_cover_the_spec,
+                             returning_cases, run_stages)
 
 A = "06_deepdream"
-#: What a clean call leaves behind, field by field (course_utils.probes.LEFT_BEHIND).
-NOTHING_LEFT = [0] * (len(LEFT_BEHIND) - 1) + [False]
 
 
 def _cases(name, which=("visible", "hidden")):
@@ -33,22 +28,11 @@ def _cases(name, which=("visible", "hidden")):
 
 def _returning(name, which=("visible", "hidden")):
     """The cases of ``name`` that return (not those that must raise)."""
-    return [c for c in _cases(name, which) if not (isinstance(c["expected"], dict) and "<raises>" in c["expected"])]
+    return returning_cases(A, name, which)
 
 
 def test_references_are_float64_and_cover_every_graded_case():
-    for which, path in (("visible", visible_reference_file(A)), ("hidden", hidden_reference_file(A))):
-        data = store.load(path)
-        assert data["meta"]["assignment"] == A and data["meta"]["dtype"] == "float64"
-        for ex in exercises(A):
-            cases = data["exercises"][ex.name]["cases"]
-            assert len(cases) == len(getattr(ex, which)), ex.name
-            for case, spec in zip(cases, getattr(ex, which)):
-                if spec.raises:
-                    assert case["expected"] == {"<raises>": spec.raises}
-                    continue
-                out = case["expected"] if isinstance(case["expected"], (tuple, list)) else (case["expected"],)
-                assert all(v.dtype == torch.float64 for v in out if isinstance(v, torch.Tensor)), ex.name
+    check_references_cover_the_spec(A)
 
 
 # -- the guide objective ----------------------------------------------------------------------------------

@@ -110,3 +110,9 @@ def test_assert_close_prints_and_raises_with_hint(capsys):
     captured = capsys.readouterr()
     assert "PASS ok" in captured.out and "FAIL bad" in captured.out and captured.err == ""
     assert "tolerance rtol=1e-07" in captured.out
+
+
+def test_none_matches_only_none():
+    # a case argument may be None (07's style_transfer without a content layer): inputs are compared too
+    assert compare(None, None).ok and compare([None, "a"], [None, "a"]).ok
+    assert not compare(0.0, None).ok and not compare(None, torch.zeros(1)).ok

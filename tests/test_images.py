@@ -44,6 +44,9 @@ def test_load_photo_shapes_range_and_matches_skimage():
     assert small.shape == (1, 32, 48) and 0 <= small.min() and small.max() <= 1
     with pytest.raises(ValueError, match="unknown photo"):
         load_photo("lena")
+    stain = load_photo("immunohistochemistry", 40)  # the painting-like style image of 07, bundled (no download)
+    assert stain.shape == (3, 40, 40) and 0 <= stain.min() and stain.max() <= 1
+    assert (stain[2] - stain[0]).max() > 0.1 and (stain[0] - stain[2]).max() > 0.1  # blue and brown strokes
 
 
 def test_show_images_saves_a_figure(tmp_path, monkeypatch):

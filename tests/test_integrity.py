@@ -317,3 +317,25 @@ def test_the_required_aliases_are_present():
     }
     assert all(alias in ALIASES[key] for key, alias in required.items())
     assert "torch.nn.functional.unfold" in ALIASES
+
+
+# --- loops ----------------------------------------------------------------------------------------
+
+def test_for_and_while_forbid_loops_and_comprehensions_only():
+    answer = """\
+    def tv(x):
+        total = 0
+        for i in range(3):
+            total += x[i]
+        while total > 1:
+            total = total / 2
+        parts = [v * 2 for v in x]
+        return sum(v for v in x) + total, F.conv2d(x, x)
+    """
+    assert found(answer, forbids=("for",)) == [(3, "for", "a for loop"), (7, "for", "a comprehension"),
+                                               (8, "for", "a comprehension")]
+    assert found(answer, forbids=("while",)) == [(5, "while", "a while loop")]
+    assert found(answer, forbids=("for", "while", CONV))[-1] == (8, CONV, "F.conv2d")
+    assert found("def tv(x):\n    return ((x[1:] - x[:-1]) ** 2).sum()\n", forbids=("for", "while")) == []
+    message = forbidden_uses("for i in x:\n    pass\n", ("for",))[0].message()
+    assert message == "line 1 uses a for loop (for), which this exercise forbids"

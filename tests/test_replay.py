@@ -160,3 +160,28 @@ def boxed(x):
     plain = run_case(_namespace(source)["boxed"], dict(case), False, CPU, builds_on=["square"], record_replays=True)
     assert len(plain["replay"]["square"]) == 1
     assert not replay.replayable(object()) and replay.replayable({"a": [1, 2.0, None, torch.zeros(2)]})
+
+
+def test_calls_with_an_argument_that_requires_grad_are_neither_recorded_nor_replayed():
+    # `fit` takes its targets from `features` on a detached input, then calls `features` again on an input
+    # that requires grad and holds the same values: a replay of the first call would cut the graph
+    source = '''
+import torch
+def features(x):
+    return (x * 2).detach() if not x.requires_grad else x * 2
+def fit(x):
+    target = features(x) + 1
+    y = x.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(((features(y) - target) ** 2).sum(), y)
+    return grad
+'''
+    case = {"args": [torch.tensor([1.0, -2.0], dtype=torch.float64)]}
+    reference = run_case(_namespace(source)["fit"], dict(case), False, CPU, builds_on=["features"],
+                         record_replays=True)
+    assert len(reference["replay"]["features"]) == 1  # only the call on the detached input
+    again = run_case(_namespace(source)["fit"], dict(case, replay=reference["replay"]), False, CPU,
+                     builds_on=["features"])
+    assert judge(again, reference["output"], {**RULES, "numpy": False, "returns": "torch"}).ok
+    assert again["replayed"] == {"features": 1}
+    assert replay.wants_graph([("x", [torch.zeros(1, requires_grad=True)])])
+    assert not replay.wants_graph([("x", {"a": torch.zeros(1)}), ("n", 3)])

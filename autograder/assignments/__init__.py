@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+import torch
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,21 @@ class Bug:
 def randn(*shape: int, seed: int) -> np.ndarray:
     """Standard normal float64 array of the given shape from its own seeded generator."""
     return np.random.default_rng(seed).standard_normal(shape)
+
+
+def tensor64(values) -> torch.Tensor:
+    """A float64 tensor of nested lists of numbers (a worked example typed in by hand)."""
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def normal(shape: tuple, seed: int, scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
+    """Tensor of the given shape, float64, ``scale * N(0, 1) + shift`` from its own seeded generator."""
+    return torch.from_numpy(np.random.default_rng(seed).standard_normal(shape) * scale + shift)
+
+
+def uniform_image(seed: int, size: tuple = (10, 10), channels: int = 3) -> torch.Tensor:
+    """A batch of one float64 image Tensor[1, channels, H, W] with values uniform in [-1, 1] (seeded)."""
+    return torch.from_numpy(np.random.default_rng(seed).uniform(-1.0, 1.0, (1, channels, *size)))
 
 
 def module(assignment: str) -> ModuleType:

@@ -26,7 +26,7 @@ import torch
 
 from course_utils.probes import LEFT_BEHIND
 
-from . import Bug, Case, Exercise, Rule
+from . import Bug, Case, Exercise, Rule, normal as _normal, tensor64 as _t, uniform_image as _image
 
 _EXACT = {"rtol": 0.0, "atol": 0.0}
 _FLOAT = {"rtol": 1e-6, "atol": 1e-9}
@@ -42,19 +42,6 @@ GUIDE_FEATURES = [[[[2.0, 0.0, 1.0]], [[0.0, 1.0, 1.0]]]]
 
 #: The worked example of the Gram diversity: feature vectors (1, 1) and (1, 0) at a single position.
 GRAM_EXAMPLE = [[[[1.0]], [[1.0]]], [[[1.0]], [[0.0]]]]
-
-
-def _t(values) -> torch.Tensor:
-    return torch.tensor(values, dtype=torch.float64)
-
-
-def _normal(shape: tuple, seed: int, scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
-    return torch.from_numpy(np.random.default_rng(seed).standard_normal(shape) * scale + shift)
-
-
-def _image(seed: int, size: tuple = (10, 10), channels: int = 3) -> torch.Tensor:
-    """A batch of one image [1, C, H, W] with values in [-1, 1]."""
-    return torch.from_numpy(np.random.default_rng(seed).uniform(-1.0, 1.0, (1, channels, *size)))
 
 
 def _bounds(low: list[float], high: list[float]) -> dict:
