@@ -21,7 +21,7 @@ def _png(panel: widgets.VBox) -> bytes:
 
 
 def test_the_panel_holds_a_png_for_the_controls_values_and_redraws_on_change():
-    calls = []
+    calls, figures = [], []
 
     def draw(size, colour):
         calls.append((size, colour))
@@ -29,6 +29,7 @@ def test_the_panel_holds_a_png_for_the_controls_values_and_redraws_on_change():
             return None  # keep the picture
         fig, ax = plt.subplots(figsize=(size, size))
         ax.set_facecolor(colour)
+        figures.append(fig)
         return fig
 
     size, colour = widgets.IntSlider(2, 0, 4), widgets.Dropdown(options=["red", "blue"], value="red")
@@ -36,7 +37,7 @@ def test_the_panel_holds_a_png_for_the_controls_values_and_redraws_on_change():
     assert panel.children[0].children == (size, colour)
     first = _png(panel)
     assert first.startswith(PNG_MAGIC) and calls == [(2, "red")]
-    assert plt.get_fignums() == []  # the figure was closed once stored
+    assert not plt.fignum_exists(figures[0].number)  # the figure was closed once stored
 
     colour.value = "blue"
     second = _png(panel)
