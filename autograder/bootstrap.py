@@ -37,7 +37,7 @@ def ensure_environment() -> Path:
     print("bootstrap: installing the course and its pinned dependencies (first run only; torch is large)",
           flush=True)
     subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    "-e", str(REPO)], check=True)
+                    "--no-cache-dir", "-e", str(REPO)], check=True)
     stamp.write_text(wanted)
     return bin_dir
 
