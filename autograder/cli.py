@@ -31,7 +31,7 @@ def _release(args) -> int:
 
 
 def _grade(args) -> int:
-    from .grade import grade
+    from .grade import ERROR_LOG, grade
     from .report import summary, table
     from .sandbox import SandboxUnavailable
 
@@ -49,6 +49,10 @@ def _grade(args) -> int:
     print(table(results))
     out = Path(args.out).resolve()
     print(f"\nwrote {out / 'grades.csv'}, feedback in {out / 'feedback'}\n{summary(results)}, in {elapsed:.1f} s")
+    unwritten = [r for r in results if r.feedback_failed]
+    if unwritten:
+        print(f"{len(unwritten)} feedback page(s) could not be written (their grades stand): see "
+              f"{out / ERROR_LOG}", file=sys.stderr)
     errors = [r for r in results if r.infrastructure_error]
     if errors:
         print(f"{len(errors)} submission(s) could not be graded for a reason that is not the student's "
@@ -95,6 +99,31 @@ def _lab(args) -> int:
     os.chdir(NOTEBOOKS)
     os.execve(argv[0], argv, lab.environment(home))
     return 0  # not reached
+
+
+def _course(args) -> int:
+    from .course import prepare_course
+
+    names = assignments(args.assignment)
+    root = (Path(args.out) / "course").resolve()
+    prepare_course(root, names, args.db, keep=True)
+    print(f"course folder {root} is ready for {', '.join(names)} (what `cvcourse grade --out {args.out}` uses)\n"
+          f"  release through nbgrader's exchange:  cd {root} && nbgrader release_assignment NAME\n"
+          f"  after the deadline:                   nbgrader collect NAME\n"
+          f"                                        cvcourse grade {root / 'submitted'} --out {args.out}\n"
+          f"  return the feedback:                  nbgrader release_feedback NAME")
+    return 0
+
+
+def _classroom(args) -> int:
+    from .classroom import setup
+
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        print("cvcourse classroom: not root; the exchange and the configuration will be yours only",
+              file=sys.stderr)
+    for path in setup(args.config, args.exchange):
+        print(f"wrote {path}")
+    return 0
 
 
 def _doctor(args) -> int:
@@ -158,6 +187,23 @@ def main(argv: list[str] | None = None) -> int:
                    help="folder for nbgrader's configuration, exchange and cache (default: work/lab/)")
     p.add_argument("extra", nargs=argparse.REMAINDER, help="arguments passed to jupyter lab")
     p.set_defaults(func=_lab)
+
+    p = sub.add_parser("course", help="make (or bring up to date) the course folder that releases assignments "
+                                      "through nbgrader's exchange and that `cvcourse grade` grades in")
+    p.add_argument("assignment", nargs="*", help="assignment ids (default: all)")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="working folder, as for grade (default: work/)")
+    p.add_argument("--db", metavar="URL", help="the gradebook's database, as for grade")
+    p.set_defaults(func=_course)
+
+    from .classroom import DEFAULT_CONFIG, DEFAULT_EXCHANGE
+
+    p = sub.add_parser("classroom", help="set up nbgrader's exchange and its configuration on a JupyterHub "
+                                         "machine (as root; see autograder/hub/jupyterhub_config.py)")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                   help="the Jupyter configuration folder every account reads (default: %(default)s)")
+    p.add_argument("--exchange", type=Path, default=DEFAULT_EXCHANGE,
+                   help="nbgrader's exchange folder (default: %(default)s)")
+    p.set_defaults(func=_classroom)
 
     p = sub.add_parser("doctor", help="report versions, device, cached weights and nbgrader extensions")
     p.set_defaults(func=_doctor)

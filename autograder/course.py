@@ -81,6 +81,9 @@ def nbgrader_config(root: Path, db_url: str | None = None) -> Config:
     # student code runs later as a job, in the sandbox (autograder.jobs), never in a kernel nbgrader starts;
     # the job's outputs then go through LimitOutput (autograder.grade)
     c.Autograde.autograde_preprocessors = [ExecuteLater, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+    # the grader writes the job's outputs and the feedback's markings into the autograded notebook afterwards
+    # (nbgrader leaves it read-only, 444, which only root could write through)
+    c.Autograde.permissions = 644
     # Feedback is rendered from the autograded notebook, which holds the restored hidden tests.
     c.GenerateFeedback.preprocessors = [ClearHiddenTests, GetGrades, CourseSanitizeHTML,
                                      CSSHTMLHeaderPreprocessor]
@@ -97,12 +100,13 @@ def _nbgrader_templates() -> Path:
     return Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
 
 
-def student_config(exchange: Path, cache: Path) -> Config:
+def student_config(exchange: Path, cache: Path | None = None) -> Config:
     """nbgrader's configuration on the student's side: JupyterLab's Assignment list and Validate button.
 
     Args:
         exchange: nbgrader's exchange folder (it must exist).
-        cache: where nbgrader keeps the student's record of submissions.
+        cache: where nbgrader keeps the student's record of submissions (default: nbgrader's own, in
+            each person's home).
     """
     from .sandbox import Limits
 
@@ -110,10 +114,20 @@ def student_config(exchange: Path, cache: Path) -> Config:
     c.CourseDirectory.course_id = COURSE_ID
     c.CourseDirectory.ignore = IGNORE
     c.Exchange.root = str(exchange)
-    c.Exchange.cache = str(cache)
+    if cache is not None:
+        c.Exchange.cache = str(cache)
     # Validate runs the notebook as the grader does; a cell gets the grader's time limit
     c.Execute.timeout = Limits.from_env().cell_timeout
     return c
+
+
+def write_config(path: Path, config: Config, writer: str) -> None:
+    """Write ``config`` as the ``nbgrader_config.py`` at ``path``; ``writer`` names what wrote it."""
+    lines = [f"# Written by {writer}: edit the code, not this file.",
+             "c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file"]
+    lines += [f"c.{section}.{key} = {value!r}" for section, values in config.items() for key, value in values.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
 
 
 def api(root: Path, db_url: str | None = None):

@@ -114,14 +114,19 @@ def install_mathjax(folder: Path) -> Path:
 
 
 def generate(nb_api, assignment: str, student: str, dest: Path) -> Path | None:
-    """Render the student's feedback HTML with nbgrader and copy it to ``dest``; None if it failed.
+    """Render the student's feedback HTML with nbgrader and copy it to ``dest``; return ``dest``.
 
     ``dest`` is ``<feedback folder>/<student>/<assignment>.html``; MathJax goes into the feedback folder.
+
+    Raises:
+        RuntimeError: nbgrader wrote no page (with the end of its log).
     """
     root = Path(nb_api.coursedir.root)
     html = root / "feedback" / student / assignment / f"{assignment}.html"
-    if not (nb_api.generate_feedback(assignment, student)["success"] and html.exists()):
-        return None
+    outcome = nb_api.generate_feedback(assignment, student)
+    if not (outcome["success"] and html.exists()):
+        raise RuntimeError(f"nbgrader wrote no feedback page for {student} {assignment}:\n"
+                           f"{(outcome.get('error') or '')[-2000:]}\n{(outcome.get('log') or '')[-2000:]}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(html, dest)
     install_mathjax(dest.parent.parent)

@@ -47,6 +47,8 @@ from .scoring import ExerciseScore, records_from_notebook, score_assignment
 
 #: Runs of one job whose kernel failed for a reason that is not the student's, before it is reported.
 JOB_ATTEMPTS = 2
+#: Where the grader's own failures go, with their tracebacks (in the output folder).
+ERROR_LOG = "grader-errors.log"
 
 
 @dataclass
@@ -129,6 +131,7 @@ def prepare(nb_api, assignment: Assignment, submission: intake.Submission, out: 
     shutil.rmtree(root / "autograded" / student / name, ignore_errors=True)
     try:
         intake.normalise(submission.notebook, submitted / f"{name}.ipynb")
+        intake.take_exchange_records(submission.notebook.parent, submitted)
     except Exception as exc:  # noqa: BLE001 - whatever the file is, it is the student's
         pending.result.status = "failed: " + _unreadable(exc)
         return pending
@@ -183,8 +186,19 @@ def finish(nb_api, assignment: Assignment, pending: _Pending, outcome: Outcome |
     if result.status != "missing":
         gradebook.write_scores(nb_api.coursedir.db_url, COURSE_ID, name, student, result.exercises)
         feedback.prepare(autograded, result.exercises)
-        result.feedback = feedback.generate(nb_api, name, student, out / "feedback" / student / f"{name}.html")
+        if autograded.exists():
+            try:
+                result.feedback = feedback.generate(nb_api, name, student, out / "feedback" / student / f"{name}.html")
+            except RuntimeError as exc:  # the grade stands; `cvcourse grade` tells the instructor where to look
+                result.feedback_failed = True
+                _log_error(out, student, name, str(exc))
     return result
+
+
+def _log_error(out: Path, student: str, name: str, text: str) -> None:
+    """Add what went wrong in the grader with ``student``'s ``name`` to :data:`ERROR_LOG` in ``out``."""
+    with (out / ERROR_LOG).open("a") as log:
+        log.write(f"{student} {name}\n{text}\n")
 
 
 def _submission_stamp(assignment: Assignment, submission: intake.Submission, sandboxed: bool) -> str:
@@ -244,6 +258,11 @@ def grade(submissions: Path | None, out: Path, names: list[str], progress: Calla
           students: list[str] | None = None, fresh: bool = False) -> list[SubmissionResult]:
     """Grade ``submissions`` (folder or zip; default: freshly written sample submissions) into ``out``.
 
+    ``submissions`` may be the course folder's own ``out/course/submitted``, where ``nbgrader collect`` run
+    there puts what came through the exchange: it is copied to ``out/collected`` first, and nbgrader's
+    records (when handed in, the feedback's secret) go with each notebook, so that ``nbgrader
+    release_feedback`` returns the feedback to each student.
+
     Writes ``out/course`` (the nbgrader course folder; its gradebook too unless ``db_url`` names one),
     ``out/jobs/<student>/<assignment>/`` (each job and its kept result), ``out/feedback/<student>/
     <assignment>.html`` and ``out/grades.csv``.
@@ -279,6 +298,8 @@ def grade(submissions: Path | None, out: Path, names: list[str], progress: Calla
         shutil.rmtree(submissions, ignore_errors=True)
         write_samples(submissions, names)
     folder = intake.unpack(Path(submissions), out)
+    if folder.resolve().is_relative_to((out / "course").resolve()):  # `nbgrader collect` in the course folder
+        folder = intake.take_collected(folder, out / "collected")
     batch = intake.find(folder, names)
     if students:
         unknown = sorted(set(students) - {s.student for s in batch})
@@ -314,8 +335,7 @@ def grade(submissions: Path | None, out: Path, names: list[str], progress: Calla
 
     def failed(submission: intake.Submission, exc: Exception) -> SubmissionResult:
         """The result of a submission whose grading failed in the grader itself (logged)."""
-        with (out / "grader-errors.log").open("a") as log:
-            log.write(f"{submission.student} {submission.assignment}\n{traceback.format_exc()}\n")
+        _log_error(out, submission.student, submission.assignment, traceback.format_exc())
         return SubmissionResult(submission.student, submission.assignment, sandboxed=sandboxed,
                                 auto_max=loaded[submission.assignment].auto_max,
                                 status=f"error: the grader failed ({type(exc).__name__}: {exc})"[:300])

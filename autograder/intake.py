@@ -18,6 +18,9 @@ import nbformat
 
 #: Largest notebook taken in (a course notebook with its figures is a few MB).
 MAX_NOTEBOOK_BYTES = 64 << 20
+#: What nbgrader's exchange leaves beside a collected notebook, taken in with it: when it was handed in,
+#: and the secret that names its feedback in the exchange (``nbgrader release_feedback``, ``fetch_feedback``).
+EXCHANGE_RECORDS = ("timestamp.txt", "submission_secret.txt")
 _STUDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 
 
@@ -49,6 +52,45 @@ def unpack(submissions: Path, workdir: Path) -> Path:
     if len(entries) == 1 and entries[0].is_dir() and not _is_student(entries[0]):
         return entries[0]
     return dest
+
+
+def take_collected(folder: Path, dest: Path) -> Path:
+    """Copy the submissions in ``folder`` (a course folder's ``submitted/``, where ``nbgrader collect`` puts
+    them) to ``dest`` and return it: grading rewrites the course folder, the copy keeps what was handed in.
+
+    Each ``<student>/<assignment>/`` found replaces its earlier copy; symbolic links are copied as links
+    (and then not taken in).
+    """
+    for assignment in sorted(p for p in folder.glob("*/*") if p.is_dir() and not p.is_symlink()):
+        target = dest / assignment.relative_to(folder)
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(assignment, target, symlinks=True)
+    dest.mkdir(parents=True, exist_ok=True)
+    return dest
+
+
+def take_exchange_records(source: Path, dest: Path) -> None:
+    """Copy :data:`EXCHANGE_RECORDS` from ``source`` to ``dest``, those that are there and plausible.
+
+    The student's own process wrote them (``nbgrader submit``): a timestamp that does not parse, a record
+    that is not a small plain file, or one with characters other than printable ASCII is left out (the
+    submission is then graded as one that came without it).
+    """
+    from nbgrader.utils import parse_utc
+
+    for name in EXCHANGE_RECORDS:
+        path = source / name
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 256:
+            continue
+        text = path.read_bytes().decode("ascii", errors="replace").strip()
+        if not text.isprintable() or "\ufffd" in text:
+            continue
+        if name == "timestamp.txt":
+            try:
+                parse_utc(text)
+            except Exception:  # noqa: BLE001 - dateutil raises several kinds
+                continue
+        (dest / name).write_text(text)
 
 
 def _is_student(folder: Path) -> bool:

@@ -74,6 +74,21 @@ def tar_folder(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
+def untar_files(data: bytes, dest: Path) -> None:
+    """Write the files of a :func:`tar_folder` tar under ``dest``; anything else in it is refused.
+
+    Raises:
+        ValueError: an entry that is not a plain file, or whose path leads out of ``dest``.
+    """
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for member in tar.getmembers():
+            target = (dest / member.name).resolve()
+            if not member.isfile() or not target.is_relative_to(dest.resolve()):
+                raise ValueError(f"not a plain file of the assignment's folder: {member.name!r}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(tar.extractfile(member).read())
+
+
 def run_job(job: Job) -> Outcome:
     """Execute the job's notebook in a fresh scratch folder holding the assignment's files and cases.
 
@@ -85,8 +100,7 @@ def run_job(job: Job) -> Outcome:
     scratch = work / "scratch"
     try:
         scratch.mkdir()
-        with tarfile.open(fileobj=io.BytesIO(job.files)) as tar:
-            tar.extractall(scratch, filter="data")
+        untar_files(job.files, scratch)
         (scratch / "cases.pt").write_bytes(job.cases)
         env = {CASES_ENV: str(scratch / "cases.pt"), "NBGRADER_EXECUTION": "autograde"}
         run = execute(nb, scratch, job.limits, env, sandboxed=job.sandboxed)

@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .course import NOTEBOOKS, REPO, student_config
+from .course import NOTEBOOKS, REPO, student_config, write_config
 
 #: The folder ``cvcourse lab`` owns unless told another.
 DEFAULT_HOME = REPO / "work" / "lab"
@@ -58,14 +58,17 @@ def prepare(root: Path = DEFAULT_HOME) -> LabHome:
     home = LabHome(Path(root).resolve())
     for folder in (home.config / "labconfig", home.exchange, home.cache):
         folder.mkdir(parents=True, exist_ok=True)
-    config = student_config(home.exchange, home.cache)
-    lines = ["# Written by `cvcourse lab` (autograder/lab.py) on every start: edit the code, not this file.",
-             "c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file"]
-    lines += [f"c.{section}.{key} = {value!r}" for section, values in config.items() for key, value in values.items()]
-    (home.config / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
-    page = {"disabledExtensions": {name: True for name in INSTRUCTOR_PLUGINS}}
-    (home.config / "labconfig" / "page_config.json").write_text(json.dumps(page, indent=2) + "\n")
+    write_config(home.config / "nbgrader_config.py", student_config(home.exchange, home.cache),
+                 "`cvcourse lab` (autograder/lab.py) on every start")
+    write_page_config(home.config)
     return home
+
+
+def write_page_config(config: Path) -> None:
+    """``<config>/labconfig/page_config.json``: nbgrader's :data:`INSTRUCTOR_PLUGINS` off in JupyterLab."""
+    page = {"disabledExtensions": {name: True for name in INSTRUCTOR_PLUGINS}}
+    (config / "labconfig").mkdir(parents=True, exist_ok=True)
+    (config / "labconfig" / "page_config.json").write_text(json.dumps(page, indent=2) + "\n")
 
 
 def environment(home: LabHome, base: dict[str, str] | None = None) -> dict[str, str]:

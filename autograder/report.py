@@ -28,6 +28,8 @@ class SubmissionResult:
     sandboxed: bool = True
     exercises: dict[str, ExerciseScore] = field(default_factory=dict)
     feedback: Path | None = None
+    #: nbgrader could not render the feedback page of a graded notebook (the grade stands; logged)
+    feedback_failed: bool = False
 
     @property
     def infrastructure_error(self) -> bool:

@@ -103,7 +103,13 @@ def _course_utils() -> Path:
 def _read_only_roots() -> list[Path]:
     """Folders the kernel needs to read: the system's, the interpreter's, the environment's, the library."""
     roots = [Path(p) for p in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")]
-    roots += [Path(sys.prefix), Path(sys.base_prefix), Path(sysconfig.get_paths()["purelib"])]
+    for path in (Path(sys.prefix), Path(sys.base_prefix), Path(sysconfig.get_paths()["purelib"])):
+        # an environment may link to another's packages (one install shared by a hub's accounts): the
+        # link comes with the folder that holds it, and its target is bound where it points
+        if not path.is_symlink():
+            roots.append(path)
+        if path.resolve() != path:
+            roots.append(path.resolve())
     roots.append(_course_utils())
     cache = _torch_cache()
     if cache is not None:
@@ -222,8 +228,12 @@ def uid_slot() -> Iterator[int]:
     each need their own uid: the limit on processes counts all processes of a uid, so a fork bomb in one
     sandbox would otherwise stop the kernel next to it from starting a thread. A slot is held with a lock
     on a file in the system's temporary folder, which every grading process on the machine sees, and is
-    free again when its holder ends, however it ends.
+    free again when its holder ends, however it ends. A grader that is not root has no uids to hand out
+    (its kernels run as itself, in user namespaces of their own): it gets :data:`UNPRIVILEGED`, unused.
     """
+    if os.geteuid() != 0:
+        yield UNPRIVILEGED
+        return
     folder = Path(tempfile.gettempdir()) / "cvcourse-uid-slots"
     folder.mkdir(mode=0o700, exist_ok=True)
     for uid in SLOT_UIDS:

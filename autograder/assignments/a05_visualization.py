@@ -23,7 +23,7 @@ import torch
 
 from course_utils.probes import LEFT_BEHIND
 
-from . import Bug, Case, Exercise, Rule, UNCHANGED, on_cases
+from . import Bug, Case, Exercise, Rule, UNCHANGED, normal, on_cases, tensor64
 
 _EXACT = {"rtol": 0.0, "atol": 0.0}
 _FLOAT = {"rtol": 1e-6, "atol": 1e-9}
@@ -39,21 +39,13 @@ PAPER_IMAGE = [[[1.0, -2.0], [3.0, 0.0]]]
 SHAPES_LAYERS = [(3, 1, 1), (2, 2, 0), (3, 1, 1), (2, 2, 0), (3, 1, 1), (2, 2, 0), (3, 1, 1), (3, 1, 1)]
 
 
-def _t(values) -> torch.Tensor:
-    return torch.tensor(values, dtype=torch.float64)
-
-
-def _normal(shape: tuple, seed: int, scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
-    return torch.from_numpy(np.random.default_rng(seed).standard_normal(shape) * scale + shift)
-
-
 def _uniform(shape: tuple, seed: int, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng(seed).uniform(low, high, shape))
 
 
 def _filters(shape: tuple, seed: int, constant: dict | None = None) -> torch.Tensor:
     """Normal filters; ``constant`` maps a filter index to the value that fills it entirely."""
-    w = _normal(shape, seed, 0.3)
+    w = normal(shape, seed, 0.3)
     for index, value in (constant or {}).items():
         w[index] = value
     return w
@@ -63,7 +55,7 @@ def _activations(shape: tuple, seed: int, relu: bool = True, copies: dict | None
                  zero_channels: tuple = ()) -> torch.Tensor:
     """Random activations [N, C, h, w]; ``copies`` maps an image index to the image it repeats
     (a tie between images); ``zero_channels`` are all zero (every image ties)."""
-    a = _normal(shape, seed)
+    a = normal(shape, seed)
     a = a.clamp(min=0) if relu else a
     for dst, src in (copies or {}).items():
         a[dst] = a[src]
@@ -84,7 +76,7 @@ def _image(seed: int, size: tuple = (12, 12), channels: int = 3) -> torch.Tensor
 
 
 def _batch_image(seed: int, size: int = 10) -> torch.Tensor:
-    return _normal((1, 3, size, size), seed, 0.5)
+    return normal((1, 3, size, size), seed, 0.5)
 
 
 def _dyadic(shape: tuple, seed: int) -> torch.Tensor:
@@ -263,13 +255,13 @@ EXERCISES = [
         name="nearest_neighbours",
         points=1,
         visible=[
-            Case(args=(_normal((4, 6), 410), _normal((30, 6), 411), 3)),
+            Case(args=(normal((4, 6), 410), normal((30, 6), 411), 3)),
         ],
         hidden=[
-            Case(args=(_normal((3, 5), 420), _normal((7, 5), 421), 7)),
-            Case(args=(_normal((20, 3), 430)[[2, 9]], _normal((20, 3), 430), 4)),
-            Case(args=(_normal((2, 4), 440), _normal((9, 4), 441)[[0, 1, 2, 3, 3, 4, 5, 3, 6]], 8)),
-            Case(args=(_normal((5, 96), 450, shift=10.0), _normal((60, 96), 451, shift=10.0), 1)),
+            Case(args=(normal((3, 5), 420), normal((7, 5), 421), 7)),
+            Case(args=(normal((20, 3), 430)[[2, 9]], normal((20, 3), 430), 4)),
+            Case(args=(normal((2, 4), 440), normal((9, 4), 441)[[0, 1, 2, 3, 3, 4, 5, 3, 6]], 8)),
+            Case(args=(normal((5, 96), 450, shift=10.0), normal((60, 96), 451, shift=10.0), 1)),
         ],
         numpy=False,
         rtol=1e-6,
@@ -296,15 +288,15 @@ EXERCISES = [
         visible=[
             Case(args=("tiny", 0, _image(510), 1, 4, 2)),
             Case(args=("tiny", 0, _image(510), 2, 4, 4), kwargs={"baseline": 0.5, "score": "logit"}),
-            Case(args=("paper", 0, _t(PAPER_IMAGE), 0, 1, 1), kwargs={"score": "logit"}),
+            Case(args=("paper", 0, tensor64(PAPER_IMAGE), 0, 1, 1), kwargs={"score": "logit"}),
         ],
         hidden=[
             Case(args=("tiny", 1, _image(520, (13, 11)), 0, 5, 3)),
             Case(args=("tiny", 2, _image(530, (8, 8)), 2, 8, 1), kwargs={"baseline": -1.0}),
-            Case(args=("tiny", 3, _image(540), 1, 2, 5), kwargs={"baseline": _t([0.2, -0.4, 0.9])}),
+            Case(args=("tiny", 3, _image(540), 1, 2, 5), kwargs={"baseline": tensor64([0.2, -0.4, 0.9])}),
             Case(args=("tiny", 4, _image(550, (20, 20)), 0, 2, 1), kwargs={"score": "logit"}),
             Case(args=("paper", 0, _image(560, (5, 6), channels=1), 1, 2, 2), kwargs={"baseline": 0.25}),
-            Case(args=("paper", 0, _t(PAPER_IMAGE), 0, 1, 1), kwargs={"score": "probability"}, raises="ValueError"),
+            Case(args=("paper", 0, tensor64(PAPER_IMAGE), 0, 1, 1), kwargs={"score": "probability"}, raises="ValueError"),
             Case(args=("tiny", 5, _image(570, (7, 9)), 2, 3, 2), kwargs={"batch_size": 5}),
         ],
         numpy=False,
@@ -337,11 +329,11 @@ EXERCISES = [
         name="saliency_map",
         points=2,
         visible=[
-            Case(args=("paper", 0, _t(PAPER_IMAGE), 1)),
+            Case(args=("paper", 0, tensor64(PAPER_IMAGE), 1)),
             Case(args=("tiny", 0, _image(610), 2)),
         ],
         hidden=[
-            Case(args=("paper", 0, _t(PAPER_IMAGE), 0)),
+            Case(args=("paper", 0, tensor64(PAPER_IMAGE), 0)),
             Case(args=("tiny", 5, _image(620, (9, 14)), 0)),
             Case(args=("tiny", 6, _image(630, (16, 16)), 1)),
         ],
@@ -362,16 +354,16 @@ EXERCISES = [
         name="relu_backward",
         points=1,
         visible=[
-            Case(args=(_t(RELU_INPUT), _t(RELU_GRAD), "backprop")),
-            Case(args=(_t(RELU_INPUT), _t(RELU_GRAD), "deconvnet")),
-            Case(args=(_t(RELU_INPUT), _t(RELU_GRAD), "guided")),
+            Case(args=(tensor64(RELU_INPUT), tensor64(RELU_GRAD), "backprop")),
+            Case(args=(tensor64(RELU_INPUT), tensor64(RELU_GRAD), "deconvnet")),
+            Case(args=(tensor64(RELU_INPUT), tensor64(RELU_GRAD), "guided")),
         ],
         hidden=[
-            Case(args=(_normal((2, 3, 4, 4), 710).round(), _normal((2, 3, 4, 4), 711), "backprop")),
-            Case(args=(_normal((2, 3, 4, 4), 710).round(), _normal((2, 3, 4, 4), 711), "deconvnet")),
-            Case(args=(_normal((2, 3, 4, 4), 710).round(), _normal((2, 3, 4, 4), 711).round(), "guided")),
-            Case(args=(torch.zeros(5, dtype=torch.float64), _t([1.0, -1.0, 0.0, 2.0, -3.0]), "guided")),
-            Case(args=(_t(RELU_INPUT), _t(RELU_GRAD), "saliency"), raises="ValueError"),
+            Case(args=(normal((2, 3, 4, 4), 710).round(), normal((2, 3, 4, 4), 711), "backprop")),
+            Case(args=(normal((2, 3, 4, 4), 710).round(), normal((2, 3, 4, 4), 711), "deconvnet")),
+            Case(args=(normal((2, 3, 4, 4), 710).round(), normal((2, 3, 4, 4), 711).round(), "guided")),
+            Case(args=(torch.zeros(5, dtype=torch.float64), tensor64([1.0, -1.0, 0.0, 2.0, -3.0]), "guided")),
+            Case(args=(tensor64(RELU_INPUT), tensor64(RELU_GRAD), "saliency"), raises="ValueError"),
         ],
         numpy=False,
         **_EXACT,
@@ -394,17 +386,17 @@ EXERCISES = [
         builds_on=("relu_backward",),
         points=2,
         visible=[
-            Case(args=("paper", 0, _t(PAPER_IMAGE), 1, "backprop")),
-            Case(args=("paper", 0, _t(PAPER_IMAGE), 1, "deconvnet")),
-            Case(args=("paper", 0, _t(PAPER_IMAGE), 1, "guided")),
+            Case(args=("paper", 0, tensor64(PAPER_IMAGE), 1, "backprop")),
+            Case(args=("paper", 0, tensor64(PAPER_IMAGE), 1, "deconvnet")),
+            Case(args=("paper", 0, tensor64(PAPER_IMAGE), 1, "guided")),
             Case(args=("tiny", 0, _image(810), 0, "guided")),
         ],
         hidden=[
-            Case(args=("paper", 0, _t(PAPER_IMAGE), 0, "guided")),
+            Case(args=("paper", 0, tensor64(PAPER_IMAGE), 0, "guided")),
             Case(args=("tiny", 7, _image(820, (10, 14)), 2, "backprop")),
             Case(args=("tiny", 8, _image(830), 1, "deconvnet")),
             Case(args=("tiny", 9, _image(840, (16, 16)), 0, "guided")),
-            Case(args=("failing", 0, _t(PAPER_IMAGE), 1, "guided"), raises="ForwardFailed"),
+            Case(args=("failing", 0, tensor64(PAPER_IMAGE), 1, "guided"), raises="ForwardFailed"),
         ],
         numpy=False,
         **_FLOAT,
@@ -432,8 +424,8 @@ EXERCISES = [
         name="grad_cam",
         points=2,
         visible=[
-            Case(args=("paper", 0, "relu", _t(PAPER_IMAGE), 0)),
-            Case(args=("paper", 0, "relu", _t(PAPER_IMAGE), 1)),
+            Case(args=("paper", 0, "relu", tensor64(PAPER_IMAGE), 0)),
+            Case(args=("paper", 0, "relu", tensor64(PAPER_IMAGE), 1)),
             Case(args=("tiny", 0, "features.relu2", _image(910), 2)),
         ],
         hidden=[
@@ -462,13 +454,13 @@ EXERCISES = [
         name="class_activation_map",
         points=1,
         visible=[
-            Case(args=(_t([[[1.0, 0.0], [3.0, 0.0]], [[0.0, 2.0], [0.0, 0.0]]]), _t([[1.0, 2.0], [-1.0, 1.0]]), 0)),
-            Case(args=(_normal((6, 4, 4), 1010).clamp(min=0), _normal((3, 6), 1011), 2)),
+            Case(args=(tensor64([[[1.0, 0.0], [3.0, 0.0]], [[0.0, 2.0], [0.0, 0.0]]]), tensor64([[1.0, 2.0], [-1.0, 1.0]]), 0)),
+            Case(args=(normal((6, 4, 4), 1010).clamp(min=0), normal((3, 6), 1011), 2)),
         ],
         hidden=[
-            Case(args=(_normal((1, 3, 5), 1020), _normal((4, 1), 1021), 3)),
-            Case(args=(_normal((96, 1, 1), 1030), _normal((6, 96), 1031), 0)),
-            Case(args=(_normal((8, 7, 5), 1040).clamp(min=0), _normal((5, 8), 1041), 4)),
+            Case(args=(normal((1, 3, 5), 1020), normal((4, 1), 1021), 3)),
+            Case(args=(normal((96, 1, 1), 1030), normal((6, 96), 1031), 0)),
+            Case(args=(normal((8, 7, 5), 1040).clamp(min=0), normal((5, 8), 1041), 4)),
         ],
         numpy=False,
         **_FLOAT,
@@ -552,7 +544,7 @@ EXERCISES = [
         hidden=[
             Case(args=(_uniform((2, 3, 8, 9), 1320), 0.5)),
             Case(args=(_uniform((1, 1, 12, 12), 1330), 2.4)),
-            Case(args=(_normal((1, 3, 16, 7), 1340), 1.3)),
+            Case(args=(normal((1, 3, 16, 7), 1340), 1.3)),
             Case(args=(torch.ones(1, 2, 5, 5, dtype=torch.float64), 0.8)),
             Case(args=(_uniform((1, 2, 4, 5), 1350), 1.5)),
         ],
@@ -581,14 +573,14 @@ EXERCISES = [
         name="clip_small",
         points=2,
         visible=[
-            Case(args=(_normal((1, 3, 8, 8), 1410), _normal((1, 3, 8, 8), 1411), 20.0, 30.0)),
-            Case(args=(_normal((1, 3, 5, 6), 1460), _normal((1, 3, 5, 6), 1461), 0.0, 0.0)),
+            Case(args=(normal((1, 3, 8, 8), 1410), normal((1, 3, 8, 8), 1411), 20.0, 30.0)),
+            Case(args=(normal((1, 3, 5, 6), 1460), normal((1, 3, 5, 6), 1461), 0.0, 0.0)),
         ],
         hidden=[
-            Case(args=(_normal((1, 3, 6, 7), 1420), _normal((1, 3, 6, 7), 1421), 0.0, 0.0)),
-            Case(args=(_normal((1, 3, 5, 5), 1430), _normal((1, 3, 5, 5), 1431), 100.0, 0.0)),
-            Case(args=(_normal((1, 3, 9, 4), 1440), _normal((1, 3, 9, 4), 1441), 0.0, 50.0)),
-            Case(args=(_normal((1, 3, 6, 6), 1450).round(), torch.ones(1, 3, 6, 6, dtype=torch.float64), 25.0, 25.0)),
+            Case(args=(normal((1, 3, 6, 7), 1420), normal((1, 3, 6, 7), 1421), 0.0, 0.0)),
+            Case(args=(normal((1, 3, 5, 5), 1430), normal((1, 3, 5, 5), 1431), 100.0, 0.0)),
+            Case(args=(normal((1, 3, 9, 4), 1440), normal((1, 3, 9, 4), 1441), 0.0, 50.0)),
+            Case(args=(normal((1, 3, 6, 6), 1450).round(), torch.ones(1, 3, 6, 6, dtype=torch.float64), 25.0, 25.0)),
         ],
         numpy=False,
         **_EXACT,

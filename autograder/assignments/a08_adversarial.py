@@ -37,7 +37,7 @@ import torch
 from course_utils.models.tiny import probe_model
 from course_utils.probes import LEFT_BEHIND
 
-from . import Bug, Case, Exercise, Rule, UNCHANGED, on_cases
+from . import Bug, Case, Exercise, Rule, UNCHANGED, on_cases, tensor64
 
 _EXACT = {"rtol": 0.0, "atol": 0.0}
 _FLOAT = {"rtol": 1e-9, "atol": 1e-12}
@@ -59,10 +59,6 @@ PAPER_IMAGE = [[[[0.5, 0.0], [0.25, 1.0]]]]
 
 def _a(values) -> np.ndarray:
     return np.array(values, dtype=np.float64)
-
-
-def _t(values) -> torch.Tensor:
-    return torch.tensor(values, dtype=torch.float64)
 
 
 def _labels(values) -> torch.Tensor:
@@ -149,7 +145,7 @@ EXERCISES = [
         name="project_linf",
         points=1,
         visible=[
-            Case(args=(_t([[0.5, 1.1, -0.2, 0.35]]), _t([[0.3, 0.95, 0.05, 0.3]]), 0.1)),
+            Case(args=(tensor64([[0.5, 1.1, -0.2, 0.35]]), tensor64([[0.3, 0.95, 0.05, 0.3]]), 0.1)),
             Case(args=(_images(210, 2) + 0.3 * torch.from_numpy(np.random.default_rng(211).standard_normal((2, 3, 8, 8))),
                        _images(210, 2), 8 / 255)),
         ],
@@ -180,10 +176,10 @@ EXERCISES = [
         name="fgsm",
         points=2,
         visible=[
-            Case(args=("paper", 0, _t(PAPER_IMAGE), _labels([0]), 0.1)),
-            Case(args=("paper", 0, _t(PAPER_IMAGE), _labels([1]), 0.1)),
+            Case(args=("paper", 0, tensor64(PAPER_IMAGE), _labels([0]), 0.1)),
+            Case(args=("paper", 0, tensor64(PAPER_IMAGE), _labels([1]), 0.1)),
             Case(args=("tiny", 3, _FG_X, _predicted(3, _FG_X), 8 / 255)),
-            Case(args=("paper", 0, _t(PAPER_IMAGE), _labels([1]), 0.1), kwargs={"targeted": True}),
+            Case(args=("paper", 0, tensor64(PAPER_IMAGE), _labels([1]), 0.1), kwargs={"targeted": True}),
         ],
         hidden=[
             Case(args=("tiny", 31, _FG_X2, _predicted(31, _FG_X2), 0.03)),
@@ -191,7 +187,7 @@ EXERCISES = [
             Case(args=("tiny", 33, _with_saturated(340), _labels([1, 2]), 0.1)),
             Case(args=("tiny", 34, _images(350, 3), _labels([0, 1, 2]), 0.02), kwargs={"train": True}),
             Case(args=("tiny", 35, _images(360, 2), _labels([0, 1]), 0.0)),
-            Case(args=("paper", 0, _t(PAPER_IMAGE), _labels([1]), 0.3), kwargs={"targeted": True}),
+            Case(args=("paper", 0, tensor64(PAPER_IMAGE), _labels([1]), 0.3), kwargs={"targeted": True}),
             Case(args=("tiny", 36, _images(370, 1), _labels([0]), -0.1), raises="ValueError"),
         ],
         numpy=False,
