@@ -140,6 +140,13 @@ def _bench(args) -> int:
                notebooks=not args.no_notebooks)
 
 
+def _gpu_check(args) -> int:
+    from .gpu_check import run
+
+    return run(assignments(args.assignment), Path(args.out), args.device, tuple(args.skip or ()), args.test_timeout,
+               args.cpu_too)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cvcourse", description="How convolutional networks see: course tools")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -217,6 +224,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="also grade a synthetic class of N students with 1 and 2 workers and a 2-worker Dask "
                         "cluster, and print submissions per minute (perfect, partial, blank, crasher, patcher)")
     p.set_defaults(func=_bench)
+
+    from .gpu_check import STAGES
+
+    p = sub.add_parser("gpu-check", help="references, solution notebooks, grading and tests on a GPU, with a report")
+    p.add_argument("--device", default="cuda", help="cuda (default), or cpu to try the check without a GPU")
+    p.add_argument("--assignment", action="append")
+    p.add_argument("--out", default=str(DEFAULT_OUT / "gpu-check"))
+    p.add_argument("--skip", action="append", choices=STAGES, help="leave out a stage (repeatable)")
+    p.add_argument("--test-timeout", type=int, default=480, metavar="S", help="seconds for the test suite")
+    p.add_argument("--cpu-too", action="store_true", help="time the solution notebooks on the CPU as well")
+    p.set_defaults(func=_gpu_check)
 
     args, unknown = parser.parse_known_args(argv)
     if unknown and args.command != "lab":
