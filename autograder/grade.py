@@ -202,9 +202,15 @@ def _log_error(out: Path, student: str, name: str, text: str) -> None:
 
 
 def _submission_stamp(assignment: Assignment, submission: intake.Submission, sandboxed: bool) -> str:
-    """What a kept result was graded from: the notebook's bytes, the assignment's stamp, the sandbox."""
+    """What a kept result was graded from: the notebook's bytes (and the exchange's records beside it: a
+    notebook handed in again unchanged gets its feedback under its new secret), the assignment's stamp, the
+    sandbox."""
     digest = hashlib.sha256(f"{assignment.stamp}|{sandboxed}|".encode())
     digest.update(submission.notebook.read_bytes() if submission.notebook is not None else b"<missing>")
+    for name in intake.EXCHANGE_RECORDS if submission.notebook is not None else ():
+        record = submission.notebook.parent / name
+        if record.is_file() and not record.is_symlink() and record.stat().st_size <= intake.EXCHANGE_RECORD_BYTES:
+            digest.update(f"|{name}|".encode() + record.read_bytes())
     return digest.hexdigest()
 
 

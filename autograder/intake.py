@@ -21,6 +21,8 @@ MAX_NOTEBOOK_BYTES = 64 << 20
 #: What nbgrader's exchange leaves beside a collected notebook, taken in with it: when it was handed in,
 #: and the secret that names its feedback in the exchange (``nbgrader release_feedback``, ``fetch_feedback``).
 EXCHANGE_RECORDS = ("timestamp.txt", "submission_secret.txt")
+#: Largest such record taken in (nbgrader writes a few dozen bytes).
+EXCHANGE_RECORD_BYTES = 256
 _STUDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 
 
@@ -80,7 +82,7 @@ def take_exchange_records(source: Path, dest: Path) -> None:
 
     for name in EXCHANGE_RECORDS:
         path = source / name
-        if path.is_symlink() or not path.is_file() or path.stat().st_size > 256:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > EXCHANGE_RECORD_BYTES:
             continue
         text = path.read_bytes().decode("ascii", errors="replace").strip()
         if not text.isprintable() or "\ufffd" in text:

@@ -82,3 +82,10 @@ def test_grading_the_course_folders_own_submissions_keeps_what_release_feedback_
     assert (feedback / f"{NAME}.html").exists()
     assert (feedback / "timestamp.txt").read_text() == STAMP
     assert (feedback / "submission_secret.txt").read_text() == "a1b2c3d4e5f6"
+    # handed in again unchanged, and collected again: graded again, for the feedback under its new secret
+    later = "2026-12-03 09:00:00.000000 UTC"
+    (out / "course" / "submitted" / "ada" / NAME / "timestamp.txt").write_text(later)
+    said = []
+    grade(out / "course" / "submitted", out, [NAME], progress=said.append)
+    assert not any("kept from before" in line for line in said), said
+    assert (feedback / "timestamp.txt").read_text() == later
