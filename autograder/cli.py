@@ -44,6 +44,13 @@ def _grade(args) -> int:
     except SandboxUnavailable as exc:
         print(f"cvcourse grade: {exc}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:
+        # at once, without waiting for the kernels running now: each ends with this process (bubblewrap's
+        # --die-with-parent, ipykernel's watch on its parent); what was graded is kept for the next run
+        print("\ncvcourse grade: interrupted; run the same command again to go on where it stopped",
+              file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)
     elapsed = time.perf_counter() - start
     print()
     print(table(results))

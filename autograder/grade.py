@@ -401,8 +401,10 @@ def grade(submissions: Path | None, out: Path, names: list[str], progress: Calla
             submit(index, submission, stamp, pending)
         while running:
             collect(block=True)
-    finally:
-        jobs.close()
+    except BaseException:  # Ctrl-C, say: the kernels running now are not waited for (cvcourse grade exits)
+        jobs.close(wait=False)
+        raise
+    jobs.close()
 
     listed = [results[i] for i in sorted(results)]
     rows = _class_results(out, names, {(r.student, r.assignment): r for r in listed})

@@ -55,8 +55,9 @@ class ThreadRunner:
         except Exception as exc:  # noqa: BLE001 - run_job catches the kernel's failures; this is the grader's
             return _failed(job, f"the job failed in the grader ({type(exc).__name__}: {exc})", infrastructure=True)
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, wait: bool = True) -> None:
+        """Cancel the jobs not started; with ``wait``, wait for the running ones to end."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)
 
 
 class DaskRunner:
@@ -103,7 +104,8 @@ class DaskRunner:
             return _failed(job, f"the cluster could not run it ({type(exc).__name__}: {exc})"[:300],
                            infrastructure=True)
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Leave the cluster (jobs running on its workers go on there, their outcomes unread)."""
         self.client.close()
 
 

@@ -90,6 +90,49 @@ def test_an_interrupted_batch_resumes_and_a_regrade_keeps_manual_grades(graded_s
     assert len(rows) == 1 + len(SAMPLES)  # every student of the class, not only the one graded again
 
 
+def _processes_mentioning(text: str) -> list[int]:
+    """Pids of the processes whose command line or working folder mentions ``text``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+            cwd = os.readlink(proc / "cwd") if proc.name.isdigit() else ""
+        except OSError:
+            continue
+        if proc.name.isdigit() and int(proc.name) != os.getpid() and (text in cmdline or text in cwd):
+            found.append(int(proc.name))
+    return found
+
+
+def test_ctrl_c_stops_a_batch_at_once_and_the_next_run_goes_on(tmp_path):
+    """Ctrl-C while a kernel sleeps: `cvcourse grade` exits at once (not when the cell ends) with no kernel
+    left behind, and the same command then grades what was not finished."""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    write_samples(subs, [NAME])
+    slow = subs / "perfect" / NAME / f"{NAME}.ipynb"
+    nbformat.write(prepend(filled(NAME), "import time\ntime.sleep(40)"), slow)
+    command = [sys.executable, "-m", "autograder.cli", "grade", str(subs), "--out", str(out), "--assignment", NAME,
+               "--workers", "2"]
+    grader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in grader.stdout:  # blank and partial take a few seconds; perfect sleeps 40 s in its kernel
+        lines.append(line)
+        if "partial" in line and "automatic points" in line:
+            break
+    time.sleep(2)
+    stopped = time.monotonic()
+    grader.send_signal(signal.SIGINT)
+    stdout, stderr = grader.communicate(timeout=60)
+    assert grader.returncode == 130 and time.monotonic() - stopped < 15, (lines, stdout, stderr)
+    assert "run the same command again" in stderr
+    time.sleep(2)
+    assert _processes_mentioning(str(out)) == []  # no kernel, no sandbox left
+    nbformat.write(filled(NAME), slow)  # handed in again without the nap
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "2 submission(s) kept from before, 1 to grade" in again.stdout
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A Dask scheduler and two one-thread workers, separate processes on loopback."""
