@@ -113,7 +113,7 @@ def install_mathjax(folder: Path) -> Path:
     return target
 
 
-def generate(nb_api, assignment: str, student: str, dest: Path) -> Path | None:
+def generate(nb_api, assignment: str, student: str, dest: Path) -> Path:
     """Render the student's feedback HTML with nbgrader and copy it to ``dest``; return ``dest``.
 
     ``dest`` is ``<feedback folder>/<student>/<assignment>.html``; MathJax goes into the feedback folder.

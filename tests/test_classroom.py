@@ -9,16 +9,19 @@ submit, fetch feedback) and the save of a notebook. In between, ``cvcourse grade
 
 Needs root (accounts, and a hub that starts servers as them), ``useradd``, a Python that every account may
 run, and the proxy (``npm ci --prefix autograder/hub``, which ``.ci/run`` does); skipped, with the reason,
-otherwise.
+otherwise. For its duration, the folders above the checkout and its environment that other accounts could
+not pass through (a clone in a private temporary folder) are made passable, not readable.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -91,6 +94,24 @@ def _shared_environment(dest: Path) -> Path:
             target.write_bytes(f"#!{dest / 'bin' / 'python'}\n".encode() + lines[1])
             target.chmod(0o755)
     return dest / "bin"
+
+
+@contextlib.contextmanager
+def _reachable_by_everyone(*paths: Path):
+    """Within the block, every account may reach ``paths`` (o+x, not o+r, on each folder above them that
+    lacks it: a checkout in a private temporary folder, say); the folders' modes are put back after."""
+    changed: dict[Path, int] = {}
+    for path in paths:
+        for folder in [path, *path.parents]:
+            mode = stat.S_IMODE(folder.stat().st_mode)
+            if not mode & 0o001 and folder not in changed:
+                changed[folder] = mode
+                folder.chmod(mode | 0o001)
+    try:
+        yield
+    finally:
+        for folder, mode in changed.items():
+            folder.chmod(mode)
 
 
 def _free_port() -> int:
@@ -245,7 +266,9 @@ def classroom():
     root.chmod(0o755)
     room = Classroom(root)
     seen: dict = {"room": room}
+    stack = contextlib.ExitStack()
     try:
+        stack.enter_context(_reachable_by_everyone(REPO, Path(sys.prefix)))  # the course and its environment
         room.add_accounts()
         subprocess.run([str(room.bin / "cvcourse"), "classroom", "--config", str(room.config), "--exchange",
                         str(room.exchange)], check=True, capture_output=True)
@@ -285,6 +308,7 @@ def classroom():
         yield seen
     finally:
         room.stop()
+        stack.close()
         shutil.rmtree(root, ignore_errors=True)
 
 
