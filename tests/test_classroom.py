@@ -274,7 +274,7 @@ def classroom():
                         str(room.exchange)], check=True, capture_output=True)
         course = room.home(INSTRUCTOR) / "cv" / "course"
         room.shell(INSTRUCTOR, "cvcourse", "course", "--out", str(course.parent), NAME)
-        seen["release"] = room.shell(INSTRUCTOR, "nbgrader", "release_assignment", NAME, cwd=course)
+        room.shell(INSTRUCTOR, "nbgrader", "release_assignment", NAME, cwd=course)
         room.start_hub()
 
         students = {user: Student(room, user) for user in STUDENTS}
@@ -346,11 +346,15 @@ def test_what_was_collected_is_graded(classroom):
     import csv
     import io
 
+    for user in STUDENTS:  # the Assignment list after Submit: the submission, under the student's name
+        handed_in = [s for a in classroom["submitted"][user] if a["status"] == "submitted" for s in a["submissions"]]
+        assert [s["student_id"] for s in handed_in] == [user]
     rows = {r["student"]: r for r in csv.DictReader(io.StringIO(classroom["grades"])) if r["assignment"] == NAME}
     points = {ex.name: ex.points for ex in specs.exercises(NAME)}
     lost = sum(points[n] for n in {bug.exercise for bug in WORK["cvc-alan"]})
     assert {u: (rows[u]["status"], float(rows[u]["auto_score"])) for u in STUDENTS} == {
-        "cvc-ada": ("graded", sum(points.values())), "cvc-alan": ("graded", sum(points.values()) - lost)}
+        "cvc-ada": ("graded", sum(points.values())), "cvc-alan": ("graded", sum(points.values()) - lost)}, \
+        classroom["grade"].stdout
 
 
 def test_each_student_gets_their_own_feedback_back(classroom):
