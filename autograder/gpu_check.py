@@ -98,16 +98,17 @@ def grade_samples(names: list[str], device: str, out: Path) -> tuple[dict, list[
     """The sample submissions graded with kernels on ``device``; each scores exactly as predicted."""
     from . import assignments as specs
     from .grade import grade
+    from .notebook_run import environment
     from .sandbox import SandboxUnavailable
 
-    os.environ["COURSE_DEVICE"] = device  # the sandbox passes it to each kernel
     workers = max(1, min(8, len(os.sched_getaffinity(0))))
     start = time.perf_counter()
-    try:
-        results, sandboxed = grade(None, out, names, progress=lambda _: None, workers=workers, fresh=True), True
-    except SandboxUnavailable:  # bubblewrap missing or refused there: the samples are trusted
-        results, sandboxed = grade(None, out, names, progress=lambda _: None, workers=workers, fresh=True,
-                                   sandboxed=False), False
+    with environment(COURSE_DEVICE=device):  # the sandbox passes it on to each kernel
+        try:
+            results, sandboxed = grade(None, out, names, progress=lambda _: None, workers=workers, fresh=True), True
+        except SandboxUnavailable:  # bubblewrap missing or refused there: the samples are trusted
+            results, sandboxed = grade(None, out, names, progress=lambda _: None, workers=workers, fresh=True,
+                                       sandboxed=False), False
     seconds = time.perf_counter() - start
     data, lines, ok = {"seconds": round(seconds, 1), "sandboxed": sandboxed}, [
         f"{len(results)} submissions in {seconds:.1f} s, {workers} at a time, "

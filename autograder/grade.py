@@ -207,10 +207,9 @@ def _submission_stamp(assignment: Assignment, submission: intake.Submission, san
     sandbox."""
     digest = hashlib.sha256(f"{assignment.stamp}|{sandboxed}|".encode())
     digest.update(submission.notebook.read_bytes() if submission.notebook is not None else b"<missing>")
-    for name in intake.EXCHANGE_RECORDS if submission.notebook is not None else ():
-        record = submission.notebook.parent / name
-        if record.is_file() and not record.is_symlink() and record.stat().st_size <= intake.EXCHANGE_RECORD_BYTES:
-            digest.update(f"|{name}|".encode() + record.read_bytes())
+    records = intake.exchange_records(submission.notebook.parent) if submission.notebook is not None else {}
+    for name, data in records.items():
+        digest.update(f"|{name}|".encode() + data)
     return digest.hexdigest()
 
 

@@ -71,20 +71,27 @@ def take_collected(folder: Path, dest: Path) -> Path:
     return dest
 
 
-def take_exchange_records(source: Path, dest: Path) -> None:
-    """Copy :data:`EXCHANGE_RECORDS` from ``source`` to ``dest``, those that are there and plausible.
+def exchange_records(folder: Path) -> dict[str, bytes]:
+    """The :data:`EXCHANGE_RECORDS` in ``folder`` that are small plain files (links left out), as bytes."""
+    found = {}
+    for name in EXCHANGE_RECORDS:
+        path = folder / name
+        if not path.is_symlink() and path.is_file() and path.stat().st_size <= EXCHANGE_RECORD_BYTES:
+            found[name] = path.read_bytes()
+    return found
 
-    The student's own process wrote them (``nbgrader submit``): a timestamp that does not parse, a record
-    that is not a small plain file, or one with characters other than printable ASCII is left out (the
-    submission is then graded as one that came without it).
+
+def take_exchange_records(source: Path, dest: Path) -> None:
+    """Copy :func:`exchange_records` from ``source`` to ``dest``, those that are plausible.
+
+    The student's own process wrote them (``nbgrader submit``): a timestamp that does not parse, or a record
+    with characters other than printable ASCII, is left out (the submission is then graded as one that came
+    without it).
     """
     from nbgrader.utils import parse_utc
 
-    for name in EXCHANGE_RECORDS:
-        path = source / name
-        if path.is_symlink() or not path.is_file() or path.stat().st_size > EXCHANGE_RECORD_BYTES:
-            continue
-        text = path.read_bytes().decode("ascii", errors="replace").strip()
+    for name, data in exchange_records(source).items():
+        text = data.decode("ascii", errors="replace").strip()
         if not text.isprintable() or "\ufffd" in text:
             continue
         if name == "timestamp.txt":
