@@ -258,6 +258,96 @@ def _failure_reason(outcome: dict) -> str:
     return (errors[-1] if errors else "nbgrader could not grade it")[:160]
 
 
+class _Batch:
+    """The submissions of one grading run that are graded now: each is prepared here, run as a job by
+    ``jobs`` (at most ``jobs.slots()`` at once) and finished here, one at a time, as its job ends."""
+
+    def __init__(self, nb_api, loaded: dict[str, Assignment], out: Path, sandboxed: bool,
+                 progress: Callable[[str], None]):
+        self.nb_api, self.loaded, self.out, self.sandboxed, self.progress = nb_api, loaded, out, sandboxed, progress
+        #: batch index -> result, for those graded now and those kept from before
+        self.results: dict[int, SubmissionResult] = {}
+        self.finished: queue.Queue = queue.Queue()  # batch indices of the jobs that ended
+        self.running: dict[int, tuple] = {}  # batch index -> (submission, stamp, pending, future)
+        self.jobs = None  # the runner, while :meth:`run` runs
+
+    def run(self, todo: list[tuple[int, intake.Submission, str]], jobs, limits: Limits) -> None:
+        """Grade each ``(batch index, submission, stamp)`` of ``todo``; Ctrl-C stops at once, not waiting
+        for the kernels that run (``cvcourse grade`` exits)."""
+        self.jobs = jobs
+        try:
+            self.progress(f"grading {len(todo)} submission(s) on {jobs.describe()}")
+            for index, submission, stamp in todo:
+                # prepared while the workers are busy, handed out when one is free
+                started = time.perf_counter()
+                assignment = self.loaded[submission.assignment]
+                try:
+                    pending = prepare(self.nb_api, assignment, submission, self.out, self.sandboxed, limits)
+                except Exception as exc:  # noqa: BLE001 - one submission's failure must not end the batch
+                    self._done(index, stamp, self._failed(submission, exc), time.perf_counter() - started)
+                    continue
+                pending.seconds = time.perf_counter() - started
+                if pending.job is None:  # missing or unreadable: nothing to run
+                    self._finish(index, submission, stamp, pending, None)
+                    continue
+                self._collect(block=False)
+                while len(self.running) >= jobs.slots():
+                    self._collect(block=True)
+                self._submit(index, submission, stamp, pending)
+            while self.running:
+                self._collect(block=True)
+        except BaseException:
+            jobs.close(wait=False)
+            raise
+        jobs.close()
+
+    def _submit(self, index: int, submission: intake.Submission, stamp: str, pending: _Pending) -> None:
+        pending.attempts += 1
+        future = self.jobs.submit(pending.job)
+        self.running[index] = (submission, stamp, pending, future)
+        future.add_done_callback(lambda _f, i=index: self.finished.put(i))
+
+    def _collect(self, block: bool) -> None:
+        """Finish every job that is done (if ``block``, waiting a few seconds for one)."""
+        while self.running:
+            try:
+                index = self.finished.get(block=block, timeout=5 if block else None)
+            except queue.Empty:
+                return
+            block = False
+            submission, stamp, pending, future = self.running.pop(index)
+            outcome = self.jobs.outcome(future, pending.job)
+            if outcome.execution.infrastructure and pending.attempts < JOB_ATTEMPTS:
+                self._submit(index, submission, stamp, pending)
+                continue
+            self._finish(index, submission, stamp, pending, outcome)
+
+    def _finish(self, index: int, submission: intake.Submission, stamp: str, pending: _Pending,
+                outcome: Outcome | None) -> None:
+        started = time.perf_counter()
+        try:
+            result = finish(self.nb_api, self.loaded[submission.assignment], pending, outcome, self.out)
+        except Exception as exc:  # noqa: BLE001 - one job's failure must not end the batch
+            result = self._failed(submission, exc)
+        run_seconds = outcome.execution.seconds if outcome is not None else 0.0
+        self._done(index, stamp, result, pending.seconds + run_seconds + time.perf_counter() - started)
+
+    def _failed(self, submission: intake.Submission, exc: Exception) -> SubmissionResult:
+        """The result of a submission whose grading failed in the grader itself (logged)."""
+        _log_error(self.out, submission.student, submission.assignment, traceback.format_exc())
+        return SubmissionResult(submission.student, submission.assignment, sandboxed=self.sandboxed,
+                                auto_max=self.loaded[submission.assignment].auto_max,
+                                status=f"error: the grader failed ({type(exc).__name__}: {exc})"[:300])
+
+    def _done(self, index: int, stamp: str, result: SubmissionResult, seconds: float) -> None:
+        self.results[index] = result
+        _keep(self.out, result, stamp)
+        self.progress(f"{result.student:>12} {result.assignment}: "
+                      f"{sum(s.earned for s in result.exercises.values()):g}/{result.auto_max:g} automatic points"
+                      + ("" if result.status == "graded" else f" ({result.status})")
+                      + f" [{seconds:.0f} s]")
+
+
 def grade(submissions: Path | None, out: Path, names: list[str], progress: Callable[[str], None] = print,
           sandboxed: bool = True, workers: int = 1, scheduler: str | None = None, db_url: str | None = None,
           students: list[str] | None = None, fresh: bool = False) -> list[SubmissionResult]:
@@ -316,96 +406,20 @@ def grade(submissions: Path | None, out: Path, names: list[str], progress: Calla
         shutil.rmtree(out / "feedback", ignore_errors=True)
     nb_api = prepare_course(out / "course", names, db_url, keep=not fresh)
     loaded = {name: load_assignment(name, out / "cases" / name) for name in names}
-    limits = Limits.from_env()
-
-    results: dict[int, SubmissionResult] = {}
+    batch_run = _Batch(nb_api, loaded, out, sandboxed, progress)
     todo = []
     for index, submission in enumerate(batch):
         stamp = _submission_stamp(loaded[submission.assignment], submission, sandboxed)
         kept = None if students else _kept(out, submission.student, submission.assignment, stamp)
         if kept is not None:
-            results[index] = kept
+            batch_run.results[index] = kept
         else:
             todo.append((index, submission, stamp))
     if len(todo) < len(batch):
         progress(f"{len(batch) - len(todo)} submission(s) kept from before, {len(todo)} to grade")
+    batch_run.run(todo, runner(workers, scheduler), Limits.from_env())
 
-    def done(index: int, stamp: str, result: SubmissionResult, seconds: float) -> None:
-        results[index] = result
-        _keep(out, result, stamp)
-        progress(f"{result.student:>12} {result.assignment}: "
-                 f"{sum(s.earned for s in result.exercises.values()):g}/{result.auto_max:g} automatic points"
-                 + ("" if result.status == "graded" else f" ({result.status})")
-                 + f" [{seconds:.0f} s]")
-
-    def failed(submission: intake.Submission, exc: Exception) -> SubmissionResult:
-        """The result of a submission whose grading failed in the grader itself (logged)."""
-        _log_error(out, submission.student, submission.assignment, traceback.format_exc())
-        return SubmissionResult(submission.student, submission.assignment, sandboxed=sandboxed,
-                                auto_max=loaded[submission.assignment].auto_max,
-                                status=f"error: the grader failed ({type(exc).__name__}: {exc})"[:300])
-
-    def finished_job(index: int, submission: intake.Submission, stamp: str, pending: _Pending,
-                     outcome: Outcome | None) -> None:
-        started = time.perf_counter()
-        try:
-            result = finish(nb_api, loaded[submission.assignment], pending, outcome, out)
-        except Exception as exc:  # noqa: BLE001 - one job's failure must not end the batch
-            result = failed(submission, exc)
-        run_seconds = outcome.execution.seconds if outcome is not None else 0.0
-        done(index, stamp, result, pending.seconds + run_seconds + time.perf_counter() - started)
-
-    jobs = runner(workers, scheduler)
-    finished: queue.Queue = queue.Queue()
-    running: dict[int, tuple] = {}
-
-    def submit(index: int, submission, stamp: str, pending: _Pending) -> None:
-        pending.attempts += 1
-        future = jobs.submit(pending.job)
-        running[index] = (submission, stamp, pending, future)
-        future.add_done_callback(lambda _f, i=index: finished.put(i))
-
-    def collect(block: bool) -> None:
-        """Finish every job that is done (if ``block``, waiting a few seconds for one)."""
-        while running:
-            try:
-                index = finished.get(block=block, timeout=5 if block else None)
-            except queue.Empty:
-                return
-            block = False
-            submission, stamp, pending, future = running.pop(index)
-            outcome = jobs.outcome(future, pending.job)
-            if outcome.execution.infrastructure and pending.attempts < JOB_ATTEMPTS:
-                submit(index, submission, stamp, pending)
-                continue
-            finished_job(index, submission, stamp, pending, outcome)
-
-    try:
-        progress(f"grading {len(todo)} submission(s) on {jobs.describe()}")
-        for index, submission, stamp in todo:
-            # prepared while the workers are busy, handed out when one is free
-            started = time.perf_counter()
-            try:
-                pending = prepare(nb_api, loaded[submission.assignment], submission, out, sandboxed, limits)
-            except Exception as exc:  # noqa: BLE001 - one submission's failure must not end the batch
-                done(index, stamp, failed(submission, exc), time.perf_counter() - started)
-                continue
-            pending.seconds = time.perf_counter() - started
-            if pending.job is None:  # missing or unreadable: nothing to run
-                finished_job(index, submission, stamp, pending, None)
-                continue
-            collect(block=False)
-            while len(running) >= jobs.slots():
-                collect(block=True)
-            submit(index, submission, stamp, pending)
-        while running:
-            collect(block=True)
-    except BaseException:  # Ctrl-C, say: the kernels running now are not waited for (cvcourse grade exits)
-        jobs.close(wait=False)
-        raise
-    jobs.close()
-
-    listed = [results[i] for i in sorted(results)]
+    listed = [batch_run.results[i] for i in sorted(batch_run.results)]
     rows = _class_results(out, names, {(r.student, r.assignment): r for r in listed})
     for result in rows:
         test_ids = {f"test_{ex.name}" for ex in loaded[result.assignment].exercises}
