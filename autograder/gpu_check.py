@@ -4,8 +4,8 @@
    committed ones (made on the CPU), exercise by exercise: the largest deviation against the tolerance;
 2. **notebooks**: every solution notebook run top to bottom on the device (and, with ``cpu_too``, on the
    CPU of the same machine), with their times;
-3. **grade**: the sample submissions graded with kernels on the device (perfect full marks, blank none,
-   partial exactly the points of its bugs lost);
+3. **grade**: the sample submissions graded with kernels on the device (``CVCOURSE_DEVICE``; perfect full
+   marks, blank none, partial exactly the points of its bugs lost);
 4. **tests**: the test suite with the device chosen (``COURSE_DEVICE``), in as many processes as there
    are cores when pytest-xdist is there.
 
@@ -65,7 +65,13 @@ def check_references(names: list[str], device: str) -> tuple[dict, list[str], bo
     data, lines, ok = {}, ["| exercise | max abs | max rel | within tolerance |", "|---|---|---|---|"], True
     for name in names:
         start = time.perf_counter()
-        rows = reference_outputs.deviations(name, device)
+        try:
+            rows = reference_outputs.deviations(name, device)
+        except Exception as exc:  # noqa: BLE001 - reported, and the other assignments still checked
+            data[name] = f"failed: {type(exc).__name__}: {str(exc)[-300:]}"
+            lines.append(f"| {name} | - | - | FAILED: {type(exc).__name__}: {str(exc)[-200:]} |")
+            ok = False
+            continue
         data[name] = {"seconds": round(time.perf_counter() - start, 1),
                       "exercises": {key: {"max_abs": a, "max_rel": r, "ok": good} for key, a, r, good in rows}}
         lines += [f"| {name} {key} | {a:.2e} | {r:.2e} | {'yes' if good else 'NO'} |" for key, a, r, good in rows]
@@ -103,16 +109,18 @@ def grade_samples(names: list[str], device: str, out: Path) -> tuple[dict, list[
 
     workers = max(1, min(8, len(os.sched_getaffinity(0))))
     start = time.perf_counter()
-    with environment(COURSE_DEVICE=device):  # the sandbox passes it on to each kernel
+    with environment(CVCOURSE_DEVICE=device):  # the device of every graded kernel (Limits.device)
         try:
-            results, sandboxed = grade(None, out, names, progress=lambda _: None, workers=workers, fresh=True), True
-        except SandboxUnavailable:  # bubblewrap missing or refused there: the samples are trusted
-            results, sandboxed = grade(None, out, names, progress=lambda _: None, workers=workers, fresh=True,
-                                       sandboxed=False), False
+            results, unsandboxed = grade(None, out, names, progress=lambda _: None, workers=workers, fresh=True), None
+        except SandboxUnavailable as exc:  # bubblewrap missing or refused there: the samples are trusted
+            unsandboxed = str(exc).splitlines()[0]  # why
+            results = grade(None, out, names, progress=lambda _: None, workers=workers, fresh=True,
+                            sandboxed=False)
     seconds = time.perf_counter() - start
-    data, lines, ok = {"seconds": round(seconds, 1), "sandboxed": sandboxed}, [
+    data, lines, ok = {"seconds": round(seconds, 1), "sandboxed": unsandboxed is None,
+                                 "unsandboxed_because": unsandboxed}, [
         f"{len(results)} submissions in {seconds:.1f} s, {workers} at a time, "
-        f"{'in the sandbox' if sandboxed else 'WITHOUT the sandbox (bubblewrap unavailable)'}",
+        "in the sandbox" if unsandboxed is None else f"WITHOUT the sandbox ({unsandboxed})",
         "", "| student | assignment | score | expected |", "|---|---|---|---|"], True
     for r in results:
         points = {ex.name: ex.points for ex in specs.exercises(r.assignment)}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,13 +41,21 @@ class Limits:
     """What one submission may use. Each field is read from ``$CVCOURSE_<FIELD>`` (upper case) when set.
 
     Attributes:
-        memory: address space of each process in the sandbox, bytes (torch alone maps about 3.3 GiB).
+        memory: address space of each process in the sandbox, bytes (torch alone maps about 3.3 GiB); with
+            a GPU, its private writable memory instead (the CUDA driver reserves far more address space
+            than any limit that would stop a runaway allocation, and fails to start under one).
         processes: processes and threads of the sandbox's uid.
         file_size: largest file the kernel may write, bytes.
         tmp_size: size of the private ``/tmp`` and of the private home, bytes each (they live in memory).
         cell_timeout: wall-clock seconds a cell may run before it is interrupted.
         notebook_timeout: wall-clock seconds for the whole notebook, kernel start included.
         output_bytes: output a cell may produce before the rest is dropped (records excepted).
+        device: the torch device of the kernel (its ``COURSE_DEVICE``): ``cpu``, whatever the machine has,
+            unless a GPU is asked for (``cuda`` or ``cuda:N``). On the CPU a graded case computes what the
+            reference computed bit for bit where the reference did (so an exercise that builds on
+            another gets the reference's answers, :mod:`course_utils.replay`), and one exercise's CUDA
+            error cannot spoil the checks after it (a device-side assert leaves the kernel's CUDA
+            context unusable); graded cells are short, so the CPU costs little.
     """
 
     memory: int = 8 * _GIB
@@ -56,26 +65,38 @@ class Limits:
     cell_timeout: int = 60
     notebook_timeout: int = 900
     output_bytes: int = 2 * _MIB
+    device: str = "cpu"
+
+    def __post_init__(self):
+        if self.device != "cpu" and not re.fullmatch(r"cuda(:\d+)?", self.device):
+            raise ValueError(f"a graded kernel's device is cpu or cuda[:N], not {self.device!r}")
 
     @classmethod
     def from_env(cls) -> Limits:
-        """Defaults, overridden by ``$CVCOURSE_MEMORY``, ``$CVCOURSE_CELL_TIMEOUT``, ... (integers)."""
+        """Defaults, overridden by ``$CVCOURSE_MEMORY``, ``$CVCOURSE_CELL_TIMEOUT``, ... (integers) and
+        ``$CVCOURSE_DEVICE``."""
         values = {}
         for f in fields(cls):
             raw = os.environ.get(f"CVCOURSE_{f.name.upper()}")
-            if raw:
+            if raw and f.name == "device":
+                values[f.name] = raw.strip()
+            elif raw:
                 try:
                     values[f.name] = int(raw)
                 except ValueError:
                     raise ValueError(f"$CVCOURSE_{f.name.upper()} must be an integer, not {raw!r}") from None
         return cls(**values)
 
+    @property
+    def gpu(self) -> bool:
+        return self.device != "cpu"
+
     def describe(self) -> list[str]:
         """One line per limit, for the README and ``cvcourse doctor``."""
         return [f"memory {self.memory / _GIB:g} GiB per process", f"processes {self.processes}",
                 f"file size {self.file_size / _MIB:g} MiB", f"/tmp and home {self.tmp_size / _MIB:g} MiB each",
                 f"cell {self.cell_timeout} s", f"notebook {self.notebook_timeout} s",
-                f"output {self.output_bytes / _MIB:g} MiB per cell"]
+                f"output {self.output_bytes / _MIB:g} MiB per cell", f"device {self.device}"]
 
 
 class SandboxUnavailable(RuntimeError):
@@ -140,8 +161,9 @@ def _dirs(path: Path, made: set[Path]) -> list[str]:
     return args
 
 
-def environment(scratch: Path, extra: dict[str, str]) -> dict[str, str]:
-    """The kernel's whole environment: nothing is inherited from the grader but the device choice."""
+def environment(scratch: Path, extra: dict[str, str], device: str = "cpu") -> dict[str, str]:
+    """The kernel's whole environment, nothing inherited from the grader but which GPUs are visible;
+    ``device`` is its ``COURSE_DEVICE`` (:attr:`Limits.device`)."""
     env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": HOME, "USER": "student", "LANG": "C.UTF-8", "TMPDIR": "/tmp",
@@ -153,9 +175,9 @@ def environment(scratch: Path, extra: dict[str, str]) -> dict[str, str]:
         # only its own folder is bound there, so nothing else of that checkout can be read
         "PYTHONPATH": str(_course_utils().parent),
     }
-    for name in ("COURSE_DEVICE", "CUDA_VISIBLE_DEVICES"):
-        if os.environ.get(name):
-            env[name] = os.environ[name]
+    env["COURSE_DEVICE"] = device
+    if os.environ.get("CUDA_VISIBLE_DEVICES"):
+        env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
     cache = _torch_cache()
     if cache is not None:
         env["TORCH_HOME"] = str(cache.parent.parent)
@@ -195,16 +217,18 @@ def command(argv: list[str], writable: list[Path], cwd: Path, env: dict[str, str
     args += ["--perms", "0755", "--dir", "/etc"]
     for name in _ETC:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    for dev in sorted(Path("/dev").glob("nvidia*")):  # a GPU, when the grader has one
-        args += ["--dev-bind-try", str(dev), str(dev)]
+    if limits.gpu:  # the GPU's device files, and what its driver reads of the machine
+        for dev in sorted(Path("/dev").glob("nvidia*")):
+            args += ["--dev-bind-try", str(dev), str(dev)]
+        args += ["--ro-bind-try", "/sys", "/sys"]
     for path in writable:
         args += _dirs(path, made) + ["--bind", str(path), str(path)]
     for key, value in env.items():
         args += ["--setenv", key, value]
     args += ["--chdir", str(cwd), "--"]
     # limits first (as root inside, so that they cannot be raised again), then drop to an unprivileged uid
-    args += ["prlimit", f"--as={limits.memory}", f"--nproc={limits.processes}", f"--fsize={limits.file_size}",
-             "--core=0", "--"]
+    memory = f"--data={limits.memory}" if limits.gpu else f"--as={limits.memory}"  # see Limits.memory
+    args += ["prlimit", memory, f"--nproc={limits.processes}", f"--fsize={limits.file_size}", "--core=0", "--"]
     if root:
         args += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                  "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
@@ -258,7 +282,8 @@ def probe(workdir: Path) -> None:
     """Start a sandbox once and check what the kernel will rely on; raise :class:`SandboxUnavailable`.
 
     The check runs the course's interpreter inside, imports the course library and confirms that the
-    network is gone and that the sandbox's uid is not root.
+    network is gone and that the sandbox's uid is not root; when the kernels are to use a GPU
+    (:attr:`Limits.device`), that torch reaches it from inside.
     """
     global _probed
     if _probed:
@@ -269,13 +294,22 @@ def probe(workdir: Path) -> None:
               "try:\n    socket.create_connection(('1.1.1.1', 53), timeout=1)\nexcept OSError:\n    pass\n"
               "else:\n    raise SystemExit('network reachable')\n"
               "open('ok', 'w').write('ok')\n")
-    argv = command([sys.executable, "-c", script], [scratch], scratch, environment(scratch, {}), Limits.from_env())
+    limits = Limits.from_env()
+    if limits.gpu:
+        script = ("import torch, course_utils\n"
+                  "try:\n    torch.ones(2, device=course_utils.get_device()).sum().item()\n"
+                  "except Exception as exc:\n    raise SystemExit('NO-GPU ' + str(exc).splitlines()[0])\n" + script)
+    argv = command([sys.executable, "-c", script], [scratch], scratch, environment(scratch, {}, limits.device), limits)
     try:
         run = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SandboxUnavailable(f"the sandbox did not start: {exc}\n" + _ADVICE) from None
     if run.returncode != 0 or not (scratch / "ok").exists():
         detail = (run.stderr or run.stdout).strip().splitlines()[-3:]
+        if detail and detail[-1].startswith("NO-GPU "):
+            raise SandboxUnavailable(f"$CVCOURSE_DEVICE={limits.device}, but a sandboxed kernel cannot use it: "
+                                     f"{detail[-1][7:]}.\nGrade on the CPU (unset CVCOURSE_DEVICE), or give "
+                                     "the sandbox the GPU's device files (/dev/nvidia*).")
         raise SandboxUnavailable("the sandbox did not start: " + (" | ".join(detail) or f"exit {run.returncode}")
                                  + "\n" + _ADVICE)
     shutil.rmtree(scratch, ignore_errors=True)

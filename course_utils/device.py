@@ -14,7 +14,10 @@ DEVICE_ENV = "COURSE_DEVICE"
 
 
 def get_device(prefer: str | None = None) -> torch.device:
-    """The device the course runs on: ``prefer``, else ``$COURSE_DEVICE``, else cuda, mps, cpu.
+    """The device the course runs on: ``prefer``, else ``$COURSE_DEVICE``, else cuda if there is one, else cpu.
+
+    An Apple GPU (``mps``) is used only when asked for: it has no float64, in which the checks and parts
+    of the notebooks compute (the checks then run on the CPU, :func:`check_device`).
 
     Raises:
         ValueError: if the requested device is not available on this machine.
@@ -29,9 +32,13 @@ def get_device(prefer: str | None = None) -> torch.device:
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
     return torch.device("cpu")
+
+
+def check_device() -> torch.device:
+    """The device a check runs the student's function on: :func:`get_device`'s, the CPU in place of mps."""
+    device = get_device()
+    return torch.device("cpu") if device.type == "mps" else device
 
 
 def seed_everything(seed: int) -> None:

@@ -38,7 +38,7 @@ import torch
 
 from . import replay, store
 from .checks import CheckFailed, compare
-from .device import deterministic, get_device
+from .device import check_device, deterministic
 from .probes import SIDE_EFFECT_FIELDS
 
 CASES_ENV = "CVCOURSE_CASES"
@@ -430,7 +430,7 @@ class Checker:
             print(f"{name}: no {which} cases here (hidden tests run when the assignment is graded)")
             return
         spec, cases = found
-        device = get_device()
+        device = check_device()
         quiet = which == "hidden" and bool(os.environ.get(CASES_ENV))
         with contextlib.ExitStack() as stack:
             if quiet:  # what the function prints on hidden inputs stays out of the notebook

@@ -5,14 +5,24 @@ import pytest
 import torch
 
 from course_utils import deterministic, get_device, seed_everything, store
+from course_utils.device import check_device
 
 
 def test_get_device_default_and_override(monkeypatch):
     monkeypatch.delenv("COURSE_DEVICE", raising=False)
-    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
-    assert get_device().type == expected
+    assert get_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
     monkeypatch.setenv("COURSE_DEVICE", "cpu")
     assert get_device() == torch.device("cpu")
+
+
+def test_an_apple_gpu_only_when_asked_for_and_checks_on_the_cpu_there(monkeypatch):
+    """MPS has no float64: chosen by itself it would break every check (their cases are float64)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    assert get_device() == torch.device("cpu")
+    monkeypatch.setenv("COURSE_DEVICE", "mps")
+    assert get_device() == torch.device("mps") and check_device() == torch.device("cpu")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
