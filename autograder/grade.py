@@ -35,11 +35,11 @@ from course_utils import store
 
 from . import assignments as specs
 from . import feedback, gradebook, intake
-from .course import COURSE_ID, SOLUTIONS, hidden_reference_file, prepare_course, visible_reference_file
-from .integrity import forbidden_uses
+from .course import COURSE_ID, NOTEBOOKS, SOLUTIONS, hidden_reference_file, prepare_course, visible_reference_file
+from .integrity import forbidden_uses, reaching_cells
 from .jobs import JOB_FILES, JOB_NOTEBOOK, Job, Outcome
 from .reference_outputs import grader_cases
-from .report import SubmissionResult, write_csv
+from .report import SubmissionResult, printable, write_csv
 from .runners import runner
 from .samples import write_samples
 from .sandbox import Limits
@@ -62,6 +62,8 @@ class Assignment:
     cases_file: Path
     #: digest of what a grade of this assignment depends on (references, solution, spec)
     stamp: str = ""
+    #: sources of the code cells of the released notebook (a cell still one of them is not the student's)
+    course_code: frozenset[str] = frozenset()
 
     @property
     def auto_max(self) -> float:
@@ -75,28 +77,29 @@ def load_assignment(name: str, folder: Path) -> Assignment:
     for path in (visible_reference_file(name), hidden_reference_file(name), SOLUTIONS / name / f"{name}.ipynb",
                  Path(specs.__file__).parent / f"a{name}.py"):
         digest.update(path.read_bytes())
-    return Assignment(name, specs.exercises(name), visible, hidden, cases_file, digest.hexdigest())
-
-
-def _answer_sources(nb, exercises: list[specs.Exercise]) -> tuple[dict[str, str], list[str]]:
-    """Answer-cell source of each exercise, and the source of every code cell (for imports)."""
-    answers, everything = {}, []
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        everything.append(cell.source)
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in {ex.name for ex in exercises}:
-            answers[grade_id] = cell.source
-    return answers, everything
+    released = nbformat.read(NOTEBOOKS / name / f"{name}.ipynb", as_version=4)
+    course_code = frozenset(c.source for c in released.cells if c.cell_type == "code")
+    return Assignment(name, specs.exercises(name), visible, hidden, cases_file, digest.hexdigest(), course_code)
 
 
 def _withhold_forbidden(nb, assignment: Assignment, scores: dict) -> None:
-    answers, everything = _answer_sources(nb, assignment.exercises)
+    """Withhold the points of each exercise whose code uses a call it forbids: in its answer cell, or in
+    any cell the student wrote or changed whose code its function may run (:func:`reaching_cells`)."""
+    cells = [(i, c) for i, c in enumerate(nb.cells, 1) if c.cell_type == "code"]
+    sources = [c.source for _, c in cells]
+    meta = [c.get("metadata", {}).get("nbgrader", {}) for _, c in cells]
+    own = {k for k, m in enumerate(meta)  # not the course's own code, nor a test cell (restored by nbgrader)
+           if sources[k] not in assignment.course_code and not (m.get("grade") and not m.get("solution"))}
     for ex in assignment.exercises:
-        if ex.forbids and ex.name in answers:
-            others = [src for src in everything if src is not answers[ex.name]]
-            scores[ex.name].forbidden = [u.message() for u in forbidden_uses(answers[ex.name], ex.forbids, others)]
+        if not ex.forbids:
+            continue
+        answer = next((k for k, m in enumerate(meta) if m.get("grade_id") == ex.name), None)
+        found = []
+        for k in reaching_cells(sources, answer, ex.name, own):
+            where = "" if k == answer else f"cell {cells[k][0]} (outside the answer cell): "
+            context = sources[:k] + sources[k + 1:]
+            found += [where + u.message() for u in forbidden_uses(sources[k], ex.forbids, context)]
+        scores[ex.name].forbidden = found
 
 
 @dataclass
@@ -206,7 +209,12 @@ def _submission_stamp(assignment: Assignment, submission: intake.Submission, san
     notebook handed in again unchanged gets its feedback under its new secret), the assignment's stamp, the
     sandbox."""
     digest = hashlib.sha256(f"{assignment.stamp}|{sandboxed}|".encode())
-    digest.update(submission.notebook.read_bytes() if submission.notebook is not None else b"<missing>")
+    try:
+        size = submission.notebook.stat().st_size if submission.notebook is not None else -1
+        digest.update(b"<missing>" if size < 0 else f"<{size} bytes>".encode() if size > intake.MAX_NOTEBOOK_BYTES
+                      else submission.notebook.read_bytes())  # too large: refused by intake.normalise, unread
+    except OSError as exc:
+        digest.update(f"<unreadable: {exc}>".encode())
     records = intake.exchange_records(submission.notebook.parent) if submission.notebook is not None else {}
     for name, data in records.items():
         digest.update(f"|{name}|".encode() + data)
@@ -241,7 +249,7 @@ def _unreadable(exc: Exception) -> str:
         return "the notebook is not valid JSON"
     if "Validation" in kind:
         return "the notebook does not follow the notebook format"
-    return f"the notebook could not be read ({str(exc)[:120] or kind})"
+    return f"the notebook could not be read ({printable(str(exc))[:120] or kind})"
 
 
 #: Log patterns of nbgrader failures, and what to tell the instructor.
@@ -255,7 +263,7 @@ def _failure_reason(outcome: dict) -> str:
         if pattern in text:
             return reason
     errors = [ln.strip() for ln in text.splitlines() if "Error" in ln]
-    return (errors[-1] if errors else "nbgrader could not grade it")[:160]
+    return printable(errors[-1] if errors else "nbgrader could not grade it")[:160]
 
 
 class _Batch:
@@ -344,7 +352,7 @@ class _Batch:
         _keep(self.out, result, stamp)
         self.progress(f"{result.student:>12} {result.assignment}: "
                       f"{sum(s.earned for s in result.exercises.values()):g}/{result.auto_max:g} automatic points"
-                      + ("" if result.status == "graded" else f" ({result.status})")
+                      + ("" if result.status == "graded" else f" ({printable(result.status)})")
                       + f" [{seconds:.0f} s]")
 
 

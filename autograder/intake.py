@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,8 @@ MAX_NOTEBOOK_BYTES = 64 << 20
 EXCHANGE_RECORDS = ("timestamp.txt", "submission_secret.txt")
 #: Largest such record taken in (nbgrader writes a few dozen bytes).
 EXCHANGE_RECORD_BYTES = 256
+#: Most a zip of submissions may unpack to, and hold (a member larger than a notebook may be is cut short).
+MAX_ARCHIVE_BYTES, MAX_ARCHIVE_MEMBERS = 8 << 30, 100_000
 _STUDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 
 
@@ -43,17 +46,41 @@ def unpack(submissions: Path, workdir: Path) -> Path:
         raise ValueError(f"{submissions} is neither a folder nor a zip file")
     dest = workdir / "unzipped"
     shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
     with zipfile.ZipFile(submissions) as zf:
-        for member in zf.namelist():
-            target = (dest / member).resolve()
-            if not target.is_relative_to(dest.resolve()):
-                raise ValueError(f"{submissions}: unsafe path in archive: {member}")
-        zf.extractall(dest)
+        members = zf.infolist()
+        for member in members:
+            if not (dest / member.filename).resolve().is_relative_to(dest.resolve()):
+                raise ValueError(f"{submissions}: unsafe path in archive: {member.filename}")
+        size = sum(min(m.file_size, MAX_NOTEBOOK_BYTES + 1) for m in members)
+        if len(members) > MAX_ARCHIVE_MEMBERS or size > MAX_ARCHIVE_BYTES:
+            raise ValueError(f"{submissions}: {len(members)} files of {size >> 20} MiB in all, more than a class "
+                             f"hands in ({MAX_ARCHIVE_MEMBERS} files, {MAX_ARCHIVE_BYTES >> 30} GiB)")
+        for member in members:
+            _extract(zf, member, dest / member.filename)
     # a zip of one folder that holds the student folders: descend into it
     entries = [p for p in dest.iterdir() if not p.name.startswith(("_", "."))]
     if len(entries) == 1 and entries[0].is_dir() and not _is_student(entries[0]):
         return entries[0]
     return dest
+
+
+def _extract(zf: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path) -> None:
+    """Write one member, at most one byte more than :data:`MAX_NOTEBOOK_BYTES` of it (so that a larger one
+    is refused as too large, not read whole); a damaged member is left as far as it could be read."""
+    if member.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("wb") as out:
+        try:
+            with zf.open(member) as data:
+                left = MAX_NOTEBOOK_BYTES + 1
+                while left > 0 and (chunk := data.read(min(left, 1 << 20))):
+                    out.write(chunk)
+                    left -= len(chunk)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError):  # not the disk's
+            pass  # what the student's notebook is now (part of it, or nothing) fails to read, alone
 
 
 def take_collected(folder: Path, dest: Path) -> Path:
@@ -82,15 +109,26 @@ def exchange_records(folder: Path) -> dict[str, bytes]:
 
 
 def take_exchange_records(source: Path, dest: Path) -> None:
-    """Copy :func:`exchange_records` from ``source`` to ``dest``, those that are plausible.
+    """Copy :func:`exchange_records` from ``source`` to ``dest``, those that are plausible, with a stand-in
+    for each one that is not.
 
     The student's own process wrote them (``nbgrader submit``): a timestamp that does not parse, or a record
-    with characters other than printable ASCII, is left out (the submission is then graded as one that came
-    without it).
+    with characters other than printable ASCII, is replaced, since ``nbgrader release_feedback`` stops at the
+    first feedback folder without both and would return nobody's after it: the time the notebook was last
+    written here, and a fresh random secret (the feedback is then released under a name that student cannot
+    find; it was their process that wrote the record; a kept result of theirs is not reused, as the stand-in
+    differs at every run). A folder with neither record did not come through the exchange and gets none.
     """
+    import secrets
+    from datetime import datetime, timezone
+
     from nbgrader.utils import parse_utc
 
-    for name, data in exchange_records(source).items():
+    found = exchange_records(source)
+    if not found:
+        return
+    records = {}
+    for name, data in found.items():
         text = data.decode("ascii", errors="replace").strip()
         if not text.isprintable() or "\ufffd" in text:
             continue
@@ -99,6 +137,12 @@ def take_exchange_records(source: Path, dest: Path) -> None:
                 parse_utc(text)
             except Exception:  # noqa: BLE001 - dateutil raises several kinds
                 continue
+        records[name] = text
+    if "timestamp.txt" not in records:
+        written = max((p.stat().st_mtime for p in source.glob("*.ipynb")), default=datetime.now().timestamp())
+        records["timestamp.txt"] = datetime.fromtimestamp(written, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    records.setdefault("submission_secret.txt", secrets.token_hex(64))
+    for name, text in records.items():
         (dest / name).write_text(text)
 
 

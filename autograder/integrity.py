@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import io
 import keyword
+import symtable
 import tokenize
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -234,3 +235,45 @@ def forbidden_uses(answer: str, forbids: Iterable[str], context: Iterable[str] =
             if check(line, ".".join(parts[:k]), {".".join([head, *parts[1:k]]) for head in heads}):
                 break
     return sorted(found.values(), key=lambda u: (u.line, u.name))
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """``(binds, uses)`` of a cell: the globals it binds other than by import (``def``, ``class``, an
+    assignment, a ``global`` declared in a function), and the globals its code refers to in any scope."""
+    try:
+        top = symtable.symtable(_parse(source)[1], "<cell>", "exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set(), set()
+    binds = {s.get_name() for s in top.get_symbols() if s.is_assigned() and not s.is_imported()}
+    uses = {s.get_name() for s in top.get_symbols() if s.is_referenced()}
+    scopes = list(top.get_children())
+    while scopes:
+        scope = scopes.pop()
+        scopes += scope.get_children()
+        for sym in scope.get_symbols():
+            if sym.is_global():
+                uses |= {sym.get_name()} if sym.is_referenced() else set()
+                binds |= {sym.get_name()} if sym.is_declared_global() and sym.is_assigned() else set()
+    return binds, uses
+
+
+def reaching_cells(sources: list[str], answer: int | None, name: str, own: set[int]) -> list[int]:
+    """The code cells whose code may run when the exercise's function ``name`` is called.
+
+    They are its answer cell (index ``answer`` in ``sources``, None if the student deleted it), every cell
+    of ``own`` (those the student wrote or changed) that binds ``name``, and, again and again, every cell
+    of ``own`` that binds a global one of them refers to: a helper defined in a cell of its own, or the
+    function redefined further down. Binding by import is left out: :func:`forbidden_uses` follows a
+    cell's imports through its context already, and an honest cell that compares the answer with the
+    library call it forbids binds nothing the answer uses.
+    """
+    names = {i: _names(sources[i]) for i in own | ({answer} if answer is not None else set())}
+    reached = {i for i in own if name in names[i][0]} | ({answer} if answer is not None else set())
+    todo = list(reached)
+    while todo:
+        uses = names[todo.pop()][1]
+        for i in own - reached:
+            if names[i][0] & uses:
+                reached.add(i)
+                todo.append(i)
+    return sorted(reached)

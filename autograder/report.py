@@ -41,6 +41,12 @@ class SubmissionResult:
         return [name for name, s in self.exercises.items() if s.forbidden]
 
 
+def printable(text: str) -> str:
+    """``text`` with every control or otherwise unprintable character shown as ``?``: a reason quoted from
+    a student's file must not move a terminal's cursor or recolour it, nor break a CSV reader."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 CSV_COLUMNS = ["student", "assignment", "status", "auto_score", "auto_max", "manual_score",
                "manual_max", "manual_pending", "forbidden_calls", "sandboxed", "feedback"]
 
@@ -51,7 +57,7 @@ def write_csv(path: Path, results: list[SubmissionResult]) -> Path:
         writer = csv.writer(f, quoting=csv.QUOTE_NONNUMERIC)
         writer.writerow(CSV_COLUMNS)
         for r in results:
-            writer.writerow([r.student, r.assignment, r.status, float(r.auto_score), float(r.auto_max),
+            writer.writerow([r.student, r.assignment, printable(r.status), float(r.auto_score), float(r.auto_max),
                              float(r.manual_score), float(r.manual_max), int(r.manual_pending),
                              " ".join(r.withheld), "yes" if r.sandboxed else "NO", str(r.feedback or "")])
     return path
@@ -74,7 +80,7 @@ def table(results: list[SubmissionResult]) -> str:
         pending = sum(r.manual_pending for r in row)
         lines.append(f"{s:<{width}}  " + "  ".join(f"{m:>{c}}" for m, c in zip(marks, cols)) +
                      f"  {total:>12}  {pending} cell(s)")
-    notes = [f"! {r.student} {r.assignment}: {r.status}" for r in results if r.status != "graded"]
+    notes = [f"! {r.student} {r.assignment}: {printable(r.status)}" for r in results if r.status != "graded"]
     notes += [f"  {r.student} {r.assignment}: points withheld for forbidden calls in {', '.join(r.withheld)}"
               for r in results if r.withheld]
     if any(not r.sandboxed for r in results):

@@ -339,3 +339,37 @@ def test_for_and_while_forbid_loops_and_comprehensions_only():
     assert found("def tv(x):\n    return ((x[1:] - x[:-1]) ** 2).sum()\n", forbids=("for", "while")) == []
     message = forbidden_uses("for i in x:\n    pass\n", ("for",))[0].message()
     assert message == "line 1 uses a for loop (for), which this exercise forbids"
+
+
+# --- which cells an exercise's function may run ------------------------------------------------
+
+CELLS = [
+    SETUP,                                                                    # 0 the course's setup
+    "def conv(x, w, b):\n    return helper(x, w) + b\n",                    # 1 the answer cell
+    "def helper(x, w):\n    return inner(x, w)\n",                          # 2 a helper the answer calls
+    "inner = lambda x, w: F.conv2d(x, w)\n",                                # 3 a helper of the helper
+    "x = w = b = torch.ones(1, 1, 3, 3)\nprint((conv(x, w, b) - F.conv2d(x, w) - b).abs().max())\n",  # 4 a comparison
+    "def unrelated():\n    global conv\n    conv = F.conv2d\n",              # 5 rebinds conv when called
+    "def conv(x, w, b):\n    return F.conv2d(x, w, b)\n",                   # 6 redefines the answer's function
+]
+
+
+@pytest.mark.parametrize("own, answer, expected", [
+    ({1, 2, 3, 4}, 1, [1, 2, 3]),        # the helpers are followed; the comparison binds nothing conv uses
+    ({1, 2, 3, 4, 5, 6}, 1, [1, 2, 3, 5, 6]),  # a redefinition anywhere, or a global rebinding, is followed
+    ({2, 3, 6}, None, [6]),                # the answer cell deleted: its replacement is found by the name
+    ({1, 4}, 1, [1]),                      # helpers the course wrote (not the student's) are not scanned
+])
+def test_reaching_cells(own, answer, expected):
+    from autograder.integrity import reaching_cells
+
+    assert reaching_cells(CELLS, answer, "conv", own) == expected
+
+
+def test_a_comparison_cell_is_not_a_use_but_a_helper_is():
+    """End to end as the grader does it: the helper's forbidden call is found, the comparison's is not."""
+    from autograder.integrity import reaching_cells
+
+    uses = {k: forbidden_uses(CELLS[k], (CONV,), CELLS[:k] + CELLS[k + 1:])
+            for k in reaching_cells(CELLS, 1, "conv", {1, 2, 3, 4})}
+    assert {k: [u.text for u in found] for k, found in uses.items()} == {1: [], 2: [], 3: ["F.conv2d"]}
