@@ -148,6 +148,14 @@ def test_a_huge_notebook_fails_alone(tmp_path):
     (subs / "bob" / NAME).mkdir(parents=True)
     with open(subs / "bob" / NAME / f"{NAME}.ipynb", "wb") as f:
         f.truncate(100 << 30)
-    results = {r.student: r for r in grade(subs, tmp_path / "out", [NAME], progress=lambda _: None)}
+    # and a reason with terminal escapes in it, which would rewrite the line above it
+    (subs / "eve" / NAME).mkdir(parents=True)
+    (subs / "eve" / NAME / f"{NAME}.ipynb").write_text(
+        '{"cells": [], "metadata": {}, "nbformat_minor": 5, "nbformat": "\\u001b[1A\\u001b[2K eve: 16/16"}')
+    said = []
+    results = {r.student: r for r in grade(subs, tmp_path / "out", [NAME], progress=said.append)}
     assert results["ada"].status == "graded" and results["ada"].auto_score == results["ada"].auto_max
     assert results["bob"].status == "failed: the notebook could not be read (the notebook is larger than 64 MiB)"
+    assert results["eve"].status.startswith("failed: the notebook could not be read (Unsupported nbformat")
+    csv_text = (tmp_path / "out" / "grades.csv").read_text()
+    assert "\x1b" not in csv_text + "".join(said) and "?[1A?[2K eve: 16/16" in csv_text
