@@ -6,6 +6,11 @@ running when it arrived; nothing the kernel does later can change it. A cell tha
 interrupted; a kernel that dies, or a notebook that runs past its time limit, ends the run, and the
 cells executed so far keep their outputs. A kernel that cannot start is retried, and then reported
 as the machine's failure, not the student's.
+
+Everything the kernel sends is the student's (:class:`_Client`): a cell's outputs change only while
+it runs (display updates are ignored), every output counts against the cell's cap, a malformed
+message is dropped, and a message the client cannot handle at all ends the run as the student's
+failure, with the outputs kept so far.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,10 +28,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import nbformat
+import zmq
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.exceptions import CellExecutionComplete, CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async
 
 from course_utils.grading import RECORD_MIME
 
@@ -40,6 +48,13 @@ STARTUP_TIMEOUT = 240
 IOPUB_TIMEOUT = 120
 #: Record bytes a whole notebook may send (records are the outputs the grade is made of).
 RECORD_BYTES = 256 << 20
+#: Characters of a record's ``text/plain`` kept (the rest of a record bundle is dropped).
+RECORD_TEXT = 200
+#: Deepest nesting of a display's JSON data or metadata kept.
+JSON_DEPTH = 32
+_STREAMS = ("stdout", "stderr")
+#: MIME types whose value may be any JSON (nbformat's rule); every other one holds text.
+_JSON_MIME = re.compile(r"^application/(.*\+)?json$")
 
 _LAUNCH = ["-m", "ipykernel_launcher", "-f", "{connection_file}", "--IPKernelApp.log_level=ERROR"]
 
@@ -49,8 +64,10 @@ class Execution:
     """How a run went, as the grader saw it.
 
     Attributes:
-        status: ``"complete"``, or why it stopped (kernel died, time limit, kernel did not start).
-        infrastructure: the run failed for a reason that is not the student's (the kernel never started).
+        status: ``"complete"``, or why it stopped (kernel died, time limit, a message the grader could
+            not read, kernel did not start).
+        infrastructure: the run failed for a reason that is not the student's (the kernel never started);
+            once the kernel runs, whatever it does is the student's.
         cells_run: code cells executed.
         seconds: wall-clock time, kernel start included.
         sandboxed: whether the kernel ran in the sandbox.
@@ -97,7 +114,19 @@ class SandboxKernelManager(AsyncKernelManager):
 
 
 class _Client(NotebookClient):
-    """nbclient with a cap on what each cell may send (records have their own, larger budget)."""
+    """nbclient as a client that trusts nothing the kernel sends.
+
+    Only the running cell's outputs can change, and only while it runs:
+
+    * an IOPub message becomes an output only when it is a well-formed ``stream``, ``display_data``,
+      ``execute_result`` or ``error`` (:func:`_output_from`); a message that cannot be read, or of any
+      other type (``update_display_data``, comms, ...), is dropped and the cell goes on;
+    * a ``display_id`` means nothing here: a display is a new output of the running cell, never an
+      update of an earlier one, and no record arrives through an update;
+    * every byte kept counts: against the cell's cap ``output_bytes``, or for a record (an output
+      carrying :data:`RECORD_MIME`, kept with its short ``text/plain`` and nothing else) against the
+      notebook's :data:`RECORD_BYTES`. Clearing a cell's outputs gives no budget back.
+    """
 
     def __init__(self, nb, output_bytes: int, **kwargs):
         super().__init__(nb, **kwargs)
@@ -105,23 +134,126 @@ class _Client(NotebookClient):
         self._sent: dict[int, int] = {}
         self._records = 0
 
-    def output(self, outs, msg, display_id, cell_index):
-        content = msg.get("content", {})
-        size = len(json.dumps(content, default=str))
-        if RECORD_MIME in content.get("data", {}):
+    async def _async_poll_output_msg(self, parent_msg_id: str, cell, cell_index: int) -> None:
+        """nbclient's IOPub loop, skipping what cannot be read: a message that fails to deserialize
+        (bad JSON, a header without ``msg_type``, ...) or whose parent header is not a mapping."""
+        while True:
+            try:
+                msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=None))
+            except zmq.ZMQError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the kernel's bytes; the message is consumed, skip it
+                self.log.debug("dropped an IOPub message that could not be read: %r", exc)
+                continue
+            parent = msg.get("parent_header")
+            if isinstance(parent, dict) and parent.get("msg_id") == parent_msg_id:
+                try:
+                    self.process_message(msg, cell, cell_index)
+                except CellExecutionComplete:
+                    return
+
+    def process_message(self, msg, cell, cell_index):
+        """Add what ``msg`` adds to the running ``cell``; raise CellExecutionComplete when it is idle."""
+        msg_type, content = msg.get("msg_type"), msg.get("content")
+        if not isinstance(content, dict):
+            return None
+        if msg_type in ("execute_input", "execute_result") and _count(content) is not None:
+            cell["execution_count"] = _count(content)
+        if msg_type == "status" and content.get("execution_state") == "idle":
+            raise CellExecutionComplete()
+        if msg_type == "clear_output":
+            self.clear_output(cell.outputs, msg, cell_index)
+            return None
+        out = _output_from(msg_type, content)
+        return None if out is None else self._keep(cell.outputs, out, cell_index)
+
+    def clear_output(self, outs, msg, cell_index):
+        """Clear the running cell's outputs now, or before its next output (``wait``)."""
+        if msg["content"].get("wait"):
+            self.clear_before_next_output = True
+        else:
+            outs[:] = []
+
+    async def _check_raise_for_error(self, cell, cell_index, exec_reply):
+        """Nothing to check: an error is one of the cell's outputs (``allow_errors``), and the content of
+        the kernel's reply is not read."""
+
+    def _keep(self, outs, out, cell_index: int):
+        """Append ``out`` to the running cell's ``outs`` if the budgets allow; the output, or None."""
+        if self.clear_before_next_output:
+            outs[:] = []
+            self.clear_before_next_output = False
+        size = len(json.dumps(out))
+        if RECORD_MIME in out.get("data", {}):
             self._records += size
             if self._records > RECORD_BYTES:
                 return None
-            return super().output(outs, msg, display_id, cell_index)
+            outs.append(out)
+            return out
         before = self._sent.get(cell_index, 0)
         self._sent[cell_index] = before + size
         if before + size <= self._output_bytes:
-            return super().output(outs, msg, display_id, cell_index)
+            outs.append(out)
+            return out
         if before <= self._output_bytes:
             outs.append(nbformat.v4.new_output(
                 "stream", name="stdout",
                 text=f"\n[the grader dropped this cell's output beyond {self._output_bytes >> 10} KiB]\n"))
         return None
+
+
+def _count(content: dict) -> int | None:
+    """The message's execution count if it is one nbformat accepts (a non-negative int), else None."""
+    count = content.get("execution_count")
+    return count if type(count) is int and count >= 0 else None
+
+
+def _text(value) -> bool:
+    """Whether ``value`` is text as nbformat stores it: a string or a list of strings."""
+    return isinstance(value, str) or isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _shallow(value, depth: int = JSON_DEPTH) -> bool:
+    """Whether a JSON value nests at most ``depth`` levels (nbformat cannot validate or write much deeper)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    return not isinstance(value, list) or depth > 0 and all(_shallow(v, depth - 1) for v in value)
+
+
+def _bundle(data, metadata) -> tuple[dict, dict] | None:
+    """A display's ``(data, metadata)`` if well formed, else None. A record's bundle keeps only the record
+    and the start of its ``text/plain``, without metadata."""
+    if not (isinstance(data, dict) and isinstance(metadata, dict) and _shallow(data) and _shallow(metadata)):
+        return None
+    if RECORD_MIME in data:
+        record, text = {RECORD_MIME: data[RECORD_MIME]}, data.get("text/plain")
+        if isinstance(text, str):
+            record["text/plain"] = text[:RECORD_TEXT]
+        return record, {}
+    if not all(_JSON_MIME.match(mime) or _text(value) for mime, value in data.items()):
+        return None
+    return data, metadata
+
+
+def _output_from(msg_type, content: dict) -> nbformat.NotebookNode | None:
+    """The output an IOPub message's ``content`` makes, or None when it makes none or is malformed."""
+    node = nbformat.NotebookNode
+    if msg_type == "stream":
+        name, text = content.get("name"), content.get("text")
+        return node(output_type="stream", name=name, text=text) if name in _STREAMS and _text(text) else None
+    if msg_type in ("display_data", "execute_result"):
+        bundle = _bundle(content.get("data"), content.get("metadata", {}))
+        if bundle is None:
+            return None
+        out = node(output_type=msg_type, data=bundle[0], metadata=bundle[1])
+        if msg_type == "execute_result":
+            out.execution_count = _count(content)
+        return out
+    if msg_type == "error":
+        ename, evalue, trace = content.get("ename"), content.get("evalue"), content.get("traceback")
+        if isinstance(ename, str) and isinstance(evalue, str) and isinstance(trace, list) and _text(trace):
+            return node(output_type="error", ename=ename, evalue=evalue, traceback=trace)
+    return None
 
 
 async def _start(nb, scratch: Path, sockets: Path, env: dict[str, str], limits: Limits, sandboxed: bool, uid: int):
@@ -183,6 +315,10 @@ async def _run(nb, scratch: Path, sockets: Path, env: dict[str, str], limits: Li
             except CellTimeoutError:
                 run.status = f"code cell {run.cells_run + 1} stopped responding"
                 break
+            except Exception as exc:  # noqa: BLE001 - the kernel's messages broke the client: the kernel's fault
+                run.status = (f"the kernel sent a message the grader could not read in code cell "
+                              f"{run.cells_run + 1} ({type(exc).__name__})")
+                break
             run.cells_run += 1
             if time.monotonic() >= deadline:
                 run.status = f"stopped at the notebook's {limits.notebook_timeout} s limit"
@@ -211,7 +347,8 @@ def execute(nb: nbformat.NotebookNode, scratch: Path, limits: Limits, env: dict[
         sandbox.prepare_writable(scratch, uid)
         # unix socket paths are limited to about 100 bytes: the sockets get a short folder of their own
         sockets = sandbox.prepare_writable(Path(tempfile.mkdtemp(prefix="cvk-")), uid)
-        kernel_env = sandbox.environment(scratch, env) if sandboxed else dict(os.environ, **env)
+        kernel_env = (sandbox.environment(scratch, env, limits.device) if sandboxed
+                      else dict(os.environ, **env, COURSE_DEVICE=limits.device))
         try:
             return asyncio.run(_run(nb, scratch, sockets, kernel_env, limits, sandboxed, uid))
         finally:

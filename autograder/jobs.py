@@ -92,7 +92,10 @@ def untar_files(data: bytes, dest: Path) -> None:
 def run_job(job: Job) -> Outcome:
     """Execute the job's notebook in a fresh scratch folder holding the assignment's files and cases.
 
-    Never raises for anything the notebook does: a failure of the executor itself comes back as an
+    Never raises for anything the notebook does. Once its kernel runs, whatever the kernel does (dies,
+    hangs, sends messages the grader cannot read) is judged by :func:`autograder.execute.execute` as the
+    student's: the run stops with a status and the outputs kept so far. An exception that reaches here
+    is the executor's own failure (the sandbox or the assignment's files unusable): it comes back as an
     :class:`Execution` marked ``infrastructure`` (the machine's fault, to be run again).
     """
     nb = nbformat.reads(job.notebook, as_version=4)

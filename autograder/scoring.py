@@ -82,7 +82,8 @@ def records_from_notebook(nb, names: Iterable[str]) -> dict[str, dict[str, Any]]
     """The records of each exercise, taken from the outputs of its own test cell (``test_<name>``).
 
     A record about another exercise, or in any other cell, is ignored; the first record of each kind
-    in the test cell counts.
+    in the test cell counts, as the grader collected it while that cell ran (:mod:`autograder.execute`
+    ignores display updates).
     """
     wanted = set(names)
     records: dict[str, dict[str, Any]] = {}
