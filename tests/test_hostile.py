@@ -4,8 +4,11 @@ students, two at a time, with the score it must get; hashes show that nothing ou
 The attacks read hidden references, forge records, patch the checker, read classmates' work, write
 to the gradebook, the cases file, the feedback, the source tree and site-packages, start processes
 that try to outlive grading, read the grader's environment, open the network, allocate without
-limit, signal the grader, ignore interrupts, leak hidden inputs and plant scripts in the feedback.
-Honest accidents (a duplicated cell, a renamed notebook, a deleted test cell) keep full marks.
+limit, signal the grader, ignore interrupts, leak hidden inputs (from the test cell or any other),
+plant scripts in the feedback (in answers, in image metadata, in markdown outputs), use a forbidden call
+outside the answer cell, replace a test cell's records from a later cell, and send a malformed message
+to pass for the machine's failure. Honest accidents (a duplicated cell, a renamed notebook, a deleted
+test cell) and an honest comparison with the forbidden library call keep full marks.
 """
 
 from __future__ import annotations
@@ -132,6 +135,42 @@ def _attacks(out: Path, port: int) -> dict[str, tuple[nbformat.NotebookNode, flo
         "        print('LEAK-' + 'ARGS', args, kwargs)\n"
         "        raise ValueError('LEAK-' + f'EXC {args} {kwargs}')\n"
         "    return _right(*args, **kwargs)\n")
+    elsewhere = filled(NAME)  # the answer cell is honest; a cell of the student's own after it is not
+    elsewhere.cells.insert(elsewhere.cells.index(_answer(elsewhere, "conv_forward_naive")) + 1, nbformat.v4.new_code_cell(
+        "import torch.nn.functional as G\n"
+        "def conv_forward_naive(x, w, b, stride=1, padding=0):\n"
+        "    return G.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), stride=stride,\n"
+        "                    padding=padding).numpy()\n"))
+    compares = _append(filled(NAME), (  # honest: the library call in a cell that only compares
+        "import numpy as np, torch, torch.nn.functional as F2\n"
+        "x, w, b = np.random.rand(1, 2, 5, 5), np.random.rand(3, 2, 3, 3), np.random.rand(3)\n"
+        "library = F2.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)).numpy()\n"
+        "print('SAME AS THE LIBRARY', np.abs(conv_forward_naive(x, w, b) - library).max() < 1e-9)\n"))
+    rf_bug = [b for b in specs.bugs(NAME) if b.exercise == "receptive_field"]
+    updated = filled(NAME, rf_bug)  # a wrong answer whose test cell's records a later cell replaces
+    _answer(updated, "receptive_field").source += (
+        "\n_wrong, _shown = receptive_field, []\n"
+        "def receptive_field(*args, **kwargs):\n"
+        "    if not _shown:  # two outputs in the test cell, to be replaced later\n"
+        "        from IPython.display import display\n"
+        "        for slot in ('slot-v', 'slot-h'):\n"
+        "            display({'text/plain': 'placeholder'}, raw=True, display_id=slot)\n"
+        "        _shown.append(1)\n"
+        "    return _wrong(*args, **kwargs)\n")
+    _append(updated, (
+        "import torch\nfrom IPython.display import update_display\n"
+        "from course_utils.grading import RECORD_MIME, encode_record, run_case\n"
+        "def right(kernel_sizes, strides=None):\n"
+        "    field, jump = 1, 1\n"
+        "    for k, s in zip(kernel_sizes, strides or [1] * len(kernel_sizes)):\n"
+        "        field, jump = field + (k - 1) * jump, jump * s\n"
+        "    return field\n"
+        "spec = torch.load('cases.pt', weights_only=True)['exercises']['receptive_field']\n"
+        "for which, slot in (('visible', 'slot-v'), ('hidden', 'slot-h')):\n"
+        "    records = [run_case(right, c, spec['numpy'], torch.device('cpu')) for c in spec[which]]\n"
+        "    update_display({RECORD_MIME: encode_record('receptive_field', which, records)}, raw=True,\n"
+        "                   display_id=slot)\n"))
+    png = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4//8/AAX+Av6n1qRQAAAAAElFTkSuQmCC")
     return {
         "a_honest": (filled(NAME), FULL, "an honest student graded first"),
         "b_steal_hidden": (prepend(released(NAME), steal), 0, "loads hidden.pt and records its expected values"),
@@ -179,6 +218,26 @@ def _attacks(out: Path, port: int) -> dict[str, tuple[nbformat.NotebookNode, flo
         "m_forbidden": (forbidden, FULL - POINTS["conv_forward_naive"], "F.conv2d (aliased) in the by-hand convolution"),
         "n_duplicated": (duplicated, FULL, "an answer cell duplicated in JupyterLab"),
         "o_deleted_test": (no_test, FULL, "a test cell deleted"),
+        "p_forbidden_elsewhere": (elsewhere, FULL - POINTS["conv_forward_naive"],
+                                  "F.conv2d (aliased) in a cell of its own that redefines the function"),
+        "q_compares": (compares, FULL, "honest: compares the answer with F.conv2d in a cell of its own"),
+        "r_display_update": (updated, FULL - POINTS["receptive_field"],
+                             "a later cell replaces the test cell's records through display ids"),
+        "s_leak_anywhere": (_append(filled(NAME), (
+            "import torch\nfor name, spec in torch.load('cases.pt', weights_only=True)['exercises'].items():\n"
+            "    print('LEAK-' + 'INPUT', name, [c['args'] for c in spec['hidden']])\n")), FULL,
+            "prints the hidden inputs from a cell of its own"),
+        "t_img_attributes": (_append(filled(NAME), (
+            "from IPython.display import display\n"
+            f"display({{'image/png': {png!r}}}, metadata={{'image/png': {{'width': '1 on' + 'load=alert(41)'}}}},\n"
+            "        raw=True)\n"
+            "display({'text/markdown': '[x](java' + 'script:alert(42))'}, raw=True)\n")), FULL,
+            "an image whose width metadata is an event handler; a javascript: link in a markdown output"),
+        "u_blames_the_machine": (_append(filled(NAME), (
+            "shell = get_ipython().display_pub\n"
+            "shell.session.send(shell.pub_socket, 'stream', {'text': 'no name'}, parent=shell.parent_header,\n"
+            "                   ident=shell.topic)\nimport time\ntime.sleep(1)\n")), FULL,
+            "a malformed message, to look like the machine's failure"),
         "z_honest": (filled(NAME), FULL, "an honest student graded after every attack"),
     }
 
@@ -243,10 +302,14 @@ def test_failures_and_honest_accidents_are_reported(hostile_batch):
     results = hostile_batch["results"]
     assert results["i_signal"].status.startswith("failed: the kernel died")
     assert "limit" in results["j_ignore_interrupt"].status or "responding" in results["j_ignore_interrupt"].status
-    for student in ("a_honest", "z_honest", "n_duplicated", "o_deleted_test", "l_xss"):
+    for student in ("a_honest", "z_honest", "n_duplicated", "o_deleted_test", "l_xss", "q_compares",
+                    "u_blames_the_machine"):  # its malformed message is dropped, and the notebook goes on
         assert results[student].status == "graded", (student, results[student].status)
+    assert not any(r.infrastructure_error for r in results.values())
     rows = {r["student"]: r for r in csv.DictReader(open(hostile_batch["out"] / "grades.csv"))}
-    assert rows["m_forbidden"]["forbidden_calls"] == "conv_forward_naive"
+    assert rows["m_forbidden"]["forbidden_calls"] == rows["p_forbidden_elsewhere"]["forbidden_calls"] == "conv_forward_naive"
+    assert rows["q_compares"]["forbidden_calls"] == "" and "SAME AS THE LIBRARY True" in _autograded(
+        hostile_batch["out"], "q_compares")
     assert all(r["sandboxed"] == "yes" for r in rows.values())
     html = (hostile_batch["out"] / "feedback" / "m_forbidden" / f"{NAME}.html").read_text()
     assert "G.conv2d" in html and "forbids" in html
@@ -260,6 +323,11 @@ def test_feedback_leaks_nothing_and_runs_nothing(hostile_batch):
         assert "alert('xss')" in text or "alert(&#x27;xss" in text or "alert(&#39;xss" in text  # shown, as text
         assert not re.search(r"<script>\s*alert|<img[^>]*onerror|href=.?javascript:", text)
         assert "alert('table')" in text or "alert(&#x27;table" in text or "alert(&#39;table" in text
+    assert "LEAK-INPUT" in _autograded(out, "s_leak_anywhere")  # the instructor sees what it did
+    assert "LEAK-INPUT" not in (out / "feedback" / "s_leak_anywhere" / f"{NAME}.html").read_text()
+    for text in ((out / "feedback" / "t_img_attributes" / f"{NAME}.html").read_text(),
+                 _autograded(out, "t_img_attributes")):
+        assert "onload" not in text and "javascript:alert(42)" not in text
     for student in hostile_batch["attacks"]:
         html = out / "feedback" / student / f"{NAME}.html"
         if html.exists():
