@@ -36,7 +36,7 @@ from course_utils import store
 from . import assignments as specs
 from . import feedback, gradebook, intake
 from .course import COURSE_ID, NOTEBOOKS, SOLUTIONS, hidden_reference_file, prepare_course, visible_reference_file
-from .integrity import forbidden_uses, reaching_cells
+from .integrity import forbidden_uses, reaching_cells, tampering
 from .jobs import JOB_FILES, JOB_NOTEBOOK, Job, Outcome
 from .reference_outputs import grader_cases
 from .report import SubmissionResult, printable, write_csv
@@ -84,18 +84,19 @@ def load_assignment(name: str, folder: Path) -> Assignment:
 
 def _withhold_forbidden(nb, assignment: Assignment, scores: dict) -> None:
     """Withhold the points of each exercise whose code uses a call it forbids: in its answer cell, or in
-    any cell the student wrote or changed whose code its function may run (:func:`reaching_cells`)."""
+    any cell the student wrote or changed whose code its function may run (:func:`reaching_cells`); and
+    of every exercise when such a cell changes the course's checking code (:func:`tampering`)."""
     cells = [(i, c) for i, c in enumerate(nb.cells, 1) if c.cell_type == "code"]
     sources = [c.source for _, c in cells]
-    meta = [c.get("metadata", {}).get("nbgrader", {}) for _, c in cells]
+    meta = [m if isinstance(m := c.get("metadata", {}).get("nbgrader"), dict) else {} for _, c in cells]
     own = {k for k, m in enumerate(meta)  # not the course's own code, nor a test cell (restored by nbgrader)
            if sources[k] not in assignment.course_code and not (m.get("grade") and not m.get("solution"))}
+    tampered = [f"cell {cells[k][0]}: {u.message()}" for k in sorted(own)
+                for u in tampering(sources[k], sources[:k] + sources[k + 1:])]
     for ex in assignment.exercises:
-        if not ex.forbids:
-            continue
         answer = next((k for k, m in enumerate(meta) if m.get("grade_id") == ex.name), None)
-        found = []
-        for k in reaching_cells(sources, answer, ex.name, own):
+        found = list(tampered)
+        for k in reaching_cells(sources, answer, ex.name, own) if ex.forbids else []:
             where = "" if k == answer else f"cell {cells[k][0]} (outside the answer cell): "
             context = sources[:k] + sources[k + 1:]
             found += [where + u.message() for u in forbidden_uses(sources[k], ex.forbids, context)]

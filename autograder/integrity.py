@@ -21,11 +21,16 @@ from dataclasses import dataclass
 #: Canonical forbidden name -> other spellings that reach the same function. Forbidding any member
 #: of a group, or a module holding one, forbids the whole group.
 ALIASES: dict[str, tuple[str, ...]] = {
-    "torch.nn.functional.conv2d": ("torch.conv2d",),
-    "torch.nn.functional.conv_transpose2d": ("torch.conv_transpose2d",),
-    "torch.nn.functional.max_pool2d": ("torch.max_pool2d",),
-    "torch.nn.functional.avg_pool2d": ("torch._C._nn.avg_pool2d",),
-    "torch.nn.functional.unfold": ("torch._C._nn.im2col",),
+    "torch.nn.functional.conv2d": ("torch.conv2d", "torch.convolution", "torch._convolution", "torch.ops.aten.conv2d",
+                                   "torch.ops.aten.convolution", "torch.ops.aten._convolution",
+                                   "torch.nn.grad.conv2d_input", "torch.nn.grad.conv2d_weight"),
+    "torch.nn.functional.conv_transpose2d": ("torch.conv_transpose2d", "torch.convolution", "torch._convolution",
+                                             "torch.ops.aten.conv_transpose2d", "torch.ops.aten.convolution"),
+    "torch.nn.functional.max_pool2d": ("torch.max_pool2d", "torch.nn.functional.max_pool2d_with_indices",
+                                       "torch._C._nn.max_pool2d_with_indices", "torch.ops.aten.max_pool2d",
+                                       "torch.ops.aten.max_pool2d_with_indices"),
+    "torch.nn.functional.avg_pool2d": ("torch._C._nn.avg_pool2d", "torch.ops.aten.avg_pool2d"),
+    "torch.nn.functional.unfold": ("torch._C._nn.im2col", "torch.ops.aten.im2col"),
     "torchvision.ops.nms": ("torchvision.ops.boxes.nms", "torch.ops.torchvision.nms"),
     "torchvision.ops.box_iou": ("torchvision.ops.boxes.box_iou",),
     "torchvision.ops.roi_align": ("torchvision.ops.roi_align.roi_align", "torch.ops.torchvision.roi_align"),
@@ -35,6 +40,21 @@ ALIASES: dict[str, tuple[str, ...]] = {
 #: ``forbids`` entries that name a loop statement instead of a library call: ``"for"`` forbids for loops and
 #: comprehensions, ``"while"`` while loops (the exercise asks for vectorised code).
 LOOPS = {"for": (ast.For, ast.AsyncFor, ast.comprehension), "while": (ast.While,)}
+
+#: What an exercise that forbids anything forbids as well: code this check cannot read. Text run as code,
+#: a function's code or globals swapped, a namespace's mapping used to reach or plant a name; also a
+#: name looked up at run time in a module that holds a forbidden one, a module imported by a computed
+#: name, and a module no installed package provides (one the notebook wrote itself).
+OPAQUE = "code the grader cannot check"
+_OPAQUE_CALLS = {"eval", "exec", "compile", "globals", "vars", "builtins.eval", "builtins.exec", "builtins.compile",
+                 "builtins.globals", "builtins.vars", "types.FunctionType", "types.CodeType"}
+_OPAQUE_ATTRIBUTES = {"__code__", "__globals__", "__dict__", "__builtins__", "__getattribute__", "__closure__"}
+#: Calls that may bind any global name (``globals()[name] = f``, ``exec(text)``): a cell that makes one is
+#: one every exercise's function may run.
+ANY_BINDING = {"globals", "vars", "exec", "eval", "setattr", "__import__", "builtins.exec", "builtins.setattr"}
+#: The course's own library: a student's cell that changes anything in it tampers with the checks.
+COURSE_LIBRARY = "course_utils"
+TAMPERING = "tampering"
 
 _BINDINGS = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.NamedExpr)
 Env = dict[str, set[str]]  # name -> every dotted name it may be bound to
@@ -57,6 +77,11 @@ class ForbiddenUse:
 
     def message(self) -> str:
         """The sentence shown to the student."""
+        if self.name == TAMPERING:
+            return f"line {self.line} changes the course's checking code ({self.text}): no check of it can be trusted"
+        if self.name == OPAQUE:
+            return (f"line {self.line} uses {self.text}, {OPAQUE}: where an exercise forbids a call, its code "
+                    "must show what it calls")
         return f"line {self.line} uses {self.text} ({self.name}), which this exercise forbids"
 
 
@@ -151,6 +176,31 @@ def _module_level(body: list[ast.stmt]) -> Iterable[ast.AST]:
                 yield from _module_level(getattr(stmt, field, []))
 
 
+def _installed(module: str) -> bool:
+    """Whether the top-level package of ``module`` is one this environment provides."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module.split(".")[0]) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _run_time_lookup(call: ast.Call, env: Env, patterns: dict[str, str]) -> bool:
+    """Whether ``call`` runs text as code or swaps code (:data:`_OPAQUE_CALLS`), imports a module by a
+    computed name, or looks up by a computed name in a module that holds a forbidden name."""
+    funcs = _resolve(call.func, env)
+    if funcs & _OPAQUE_CALLS:
+        return True
+    computed = bool(call.args) and _const_str(call.args[0]) is None
+    if computed and funcs & {"importlib.import_module", "__import__", "builtins.__import__"}:
+        return True
+    if funcs & {"getattr", "builtins.getattr"} and len(call.args) > 1 and _const_str(call.args[1]) is None:
+        bases = _resolve(call.args[0], env)
+        return any(_under(p, base) for p in patterns for base in bases)
+    return False
+
+
 def _dotted_runs(source: str) -> list[tuple[int, list[str]]]:
     """``(line, parts)`` of each ``a.b.c`` run of names among code tokens (not strings or comments)."""
     runs: list[tuple[int, list[str]]] = []
@@ -195,16 +245,27 @@ def forbidden_uses(answer: str, forbids: Iterable[str], context: Iterable[str] =
             found.setdefault((line, entry), ForbiddenUse(entry, line, " ".join(text.split())))
         return bool(entries)
 
+    def opaque(node: ast.AST, text: str) -> None:
+        found.setdefault((node.lineno, OPAQUE), ForbiddenUse(OPAQUE, node.lineno, " ".join(text.split())))
+
     def reported(node: ast.AST) -> bool:
         """Check one node; whether it is a forbidden name (whose parts then need no check)."""
         if isinstance(node, ast.Import):
             for a in node.names:
                 check(a.lineno, f"import {a.name}", {a.name})
+                if not _installed(a.name):
+                    opaque(node, f"import {a.name}")
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             for a in node.names:  # a star import is reported when its module holds a forbidden name
                 names = {p for p in patterns if _under(p, node.module)} if a.name == "*" else set()
                 check(a.lineno, f"from {node.module} import {a.name}", names | {f"{node.module}.{a.name}"})
-        elif isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)) and not isinstance(
+            if not _installed(node.module):
+                opaque(node, f"from {node.module} import ...")
+        elif isinstance(node, ast.Attribute) and node.attr in _OPAQUE_ATTRIBUTES:
+            opaque(node, ast.get_source_segment(code, node) or node.attr)
+        elif isinstance(node, ast.Call) and _run_time_lookup(node, env, patterns):
+            opaque(node, ast.get_source_segment(code, node) or "")
+        if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)) and not isinstance(
                 getattr(node, "ctx", None), (ast.Store, ast.Del)):
             return check(node.lineno, ast.get_source_segment(code, node) or "", _resolve(node, env))
         return False
@@ -237,15 +298,33 @@ def forbidden_uses(answer: str, forbids: Iterable[str], context: Iterable[str] =
     return sorted(found.values(), key=lambda u: (u.line, u.name))
 
 
+def _chain(node: ast.AST) -> str | None:
+    """``a.b.c`` for an attribute chain on a name, else None."""
+    if isinstance(node, ast.Attribute):
+        base = _chain(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    return node.id if isinstance(node, ast.Name) else None
+
+
 def _names(source: str) -> tuple[set[str], set[str]]:
     """``(binds, uses)`` of a cell: the globals it binds other than by import (``def``, ``class``, an
-    assignment, a ``global`` declared in a function), and the globals its code refers to in any scope."""
+    assignment, a ``global`` declared in a function, an attribute set on a global: ``torch.mine = f``,
+    ``setattr(torch, "mine", f)``), and the globals and attribute chains its code refers to in any scope."""
+    code = _parse(source)[1]
     try:
-        top = symtable.symtable(_parse(source)[1], "<cell>", "exec")
+        top, tree = symtable.symtable(code, "<cell>", "exec"), ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set(), set()
     binds = {s.get_name() for s in top.get_symbols() if s.is_assigned() and not s.is_imported()}
     uses = {s.get_name() for s in top.get_symbols() if s.is_referenced()}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and (chain := _chain(node)):
+            (binds if isinstance(node.ctx, ast.Store) else uses).add(chain)
+        elif (isinstance(node, ast.Call) and _chain(node.func) == "setattr" and len(node.args) > 1
+              and (base := _chain(node.args[0])) and (attr := _const_str(node.args[1]))):
+            binds.add(f"{base}.{attr}")
+        elif isinstance(node, ast.Call) and _chain(node.func) in ANY_BINDING:
+            binds.add("*")  # may bind any name: reached from every exercise, and read by forbidden_uses
     scopes = list(top.get_children())
     while scopes:
         scope = scopes.pop()
@@ -261,14 +340,17 @@ def reaching_cells(sources: list[str], answer: int | None, name: str, own: set[i
     """The code cells whose code may run when the exercise's function ``name`` is called.
 
     They are its answer cell (index ``answer`` in ``sources``, None if the student deleted it), every cell
-    of ``own`` (those the student wrote or changed) that binds ``name``, and, again and again, every cell
-    of ``own`` that binds a global one of them refers to: a helper defined in a cell of its own, or the
-    function redefined further down. Binding by import is left out: :func:`forbidden_uses` follows a
-    cell's imports through its context already, and an honest cell that compares the answer with the
-    library call it forbids binds nothing the answer uses.
+    of ``own`` (those the student wrote or changed) that binds ``name`` or an attribute of it (its
+    ``__code__`` swapped), every cell of ``own`` that may bind any name (:data:`ANY_BINDING`), and, again
+    and again, every cell of ``own`` that binds a global or an attribute one of them refers to: a helper
+    defined in a cell of its own, the function redefined further down, ``torch.mine = helper``. Binding by
+    import is left out: :func:`forbidden_uses` follows a cell's imports through its context already, and
+    an honest cell that compares the answer with the library call it forbids binds nothing the answer
+    uses.
     """
     names = {i: _names(sources[i]) for i in own | ({answer} if answer is not None else set())}
-    reached = {i for i in own if name in names[i][0]} | ({answer} if answer is not None else set())
+    reached = {i for i in own if any(b == name or b.startswith(f"{name}.") or b == "*" for b in names[i][0])}
+    reached |= {answer} if answer is not None else set()
     todo = list(reached)
     while todo:
         uses = names[todo.pop()][1]
@@ -277,3 +359,39 @@ def reaching_cells(sources: list[str], answer: int | None, name: str, own: set[i
                 reached.add(i)
                 todo.append(i)
     return sorted(reached)
+
+
+def tampering(source: str, context: Iterable[str] = ()) -> list[ForbiddenUse]:
+    """Every place where the cell ``source`` changes the course's library (:data:`COURSE_LIBRARY`), the
+    checks' machinery: an attribute or item set or deleted on anything imported from it or made by it
+    (``course_utils.grading.run_case = f``, ``CHECK._run = f``, ``setattr(g, "run_case", f)``).
+
+    ``context`` holds the notebook's other code cells, whose imports and assignments say what a name means.
+    """
+    env: Env = {}
+    nodes = []
+    for cell in [*context, source]:
+        tree = _parse(cell)[0]
+        found = list(ast.walk(tree)) if tree else []
+        for node in found:
+            if isinstance(node, _BINDINGS):
+                _bind(node, env)
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):  # a Checker it made
+                made = {f"{f}()" for f in _resolve(node.value.func, env)
+                        if _under(f, COURSE_LIBRARY) and f.endswith(".Checker")}
+                for target in node.targets:
+                    if isinstance(target, ast.Name) and made:
+                        env.setdefault(target.id, set()).update(made)
+        nodes = found  # the last cell's: the one looked at
+    code = _parse(source)[1]
+    uses = []
+    for node in nodes:
+        target = None
+        if isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            target = node.value
+        elif isinstance(node, ast.Call) and _resolve(node.func, env) & {"setattr", "delattr"} and node.args:
+            target = node.args[0]
+        if target is not None and any(_under(n, COURSE_LIBRARY) for n in _resolve(target, env)):
+            text = ast.get_source_segment(code, node) or ""
+            uses.append(ForbiddenUse(TAMPERING, node.lineno, " ".join(text.split())[:80]))
+    return uses

@@ -6,8 +6,8 @@ to the gradebook, the cases file, the feedback, the source tree and site-package
 that try to outlive grading, read the grader's environment, open the network, allocate without
 limit, signal the grader, ignore interrupts, leak hidden inputs (from the test cell or any other),
 plant scripts in the feedback (in answers, in image metadata, in markdown outputs), use a forbidden call
-outside the answer cell, replace a test cell's records from a later cell, and send a malformed message
-to pass for the machine's failure. Honest accidents (a duplicated cell, a renamed notebook, a deleted
+outside the answer cell or through eval, change the checks' code, replace a test cell's records from a
+later cell, and send a malformed message to pass for the machine's failure. Honest accidents (a duplicated cell, a renamed notebook, a deleted
 test cell) and an honest comparison with the forbidden library call keep full marks.
 """
 
@@ -170,6 +170,15 @@ def _attacks(out: Path, port: int) -> dict[str, tuple[nbformat.NotebookNode, flo
         "    records = [run_case(right, c, spec['numpy'], torch.device('cpu')) for c in spec[which]]\n"
         "    update_display({RECORD_MIME: encode_record('receptive_field', which, records)}, raw=True,\n"
         "                   display_id=slot)\n"))
+    hidden_library = filled(NAME)  # the library call planted on a module in a cell of its own, and eval
+    answer = _answer(hidden_library, "conv_forward_naive")
+    answer.source = ("def conv_forward_naive(x, w, b, stride=1, padding=0):\n"
+                     "    return torch.mine(x, w, b, stride, padding)\n")
+    hidden_library.cells.insert(hidden_library.cells.index(answer), nbformat.v4.new_code_cell(
+        "import torch.nn.functional as G\n"
+        "torch.mine = lambda x, w, b, s, p: G.conv2d(torch.from_numpy(x), torch.from_numpy(w),\n"
+        "                                          torch.from_numpy(b), stride=s, padding=p).numpy()\n"))
+    _answer(hidden_library, "pool_forward").source += "\n_unused = eval('1')\n"
     png = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4//8/AAX+Av6n1qRQAAAAAElFTkSuQmCC")
     return {
         "a_honest": (filled(NAME), FULL, "an honest student graded first"),
@@ -238,6 +247,10 @@ def _attacks(out: Path, port: int) -> dict[str, tuple[nbformat.NotebookNode, flo
             "shell.session.send(shell.pub_socket, 'stream', {'text': 'no name'}, parent=shell.parent_header,\n"
             "                   ident=shell.topic)\nimport time\ntime.sleep(1)\n")), FULL,
             "a malformed message, to look like the machine's failure"),
+        "v_hidden_library": (hidden_library, FULL - POINTS["conv_forward_naive"] - POINTS["pool_forward"],
+                             "F.conv2d planted on torch in a cell of its own; eval in an answer"),
+        "w_tamper_checker": (prepend(filled(NAME), "import course_utils.grading as _g\n_g.run_case = _g.run_case\n"),
+                             0, "changes the checks' code (here without effect): nothing it records is trusted"),
         "z_honest": (filled(NAME), FULL, "an honest student graded after every attack"),
     }
 

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from autograder.integrity import ALIASES, ForbiddenUse, forbidden_uses
+from autograder.integrity import ALIASES, OPAQUE, ForbiddenUse, forbidden_uses, reaching_cells, tampering
 
 CONV = "torch.nn.functional.conv2d"
 NMS = "torchvision.ops.nms"
@@ -107,8 +107,40 @@ def test_getattr_with_constant_strings(expr):
     assert found(f"y = {expr}(x, w)") == [(1, CONV, expr)]
 
 
-def test_getattr_with_a_computed_name_is_not_resolved():
-    assert found("name = 'conv' + suffix\ny = getattr(F, name)(x, w)") == []
+def test_getattr_with_a_computed_name_is_code_the_grader_cannot_check_where_it_could_reach_one():
+    assert found("name = 'conv' + suffix\ny = getattr(F, name)(x, w)") == [(2, OPAQUE, "getattr(F, name)")]
+    assert found("reduce = getattr(np, mode)\ny = reduce(x, axis=(2, 3))") == []  # numpy holds nothing forbidden
+
+
+@pytest.mark.parametrize("answer, text", [
+    ("y = eval('F.conv' + '2d')(x, w)", "eval('F.conv' + '2d')"),
+    ("exec('y = F.conv' + '2d(x, w)')", "exec('y = F.conv' + '2d(x, w)')"),
+    ("y = F.__dict__['conv2d'](x, w)", "F.__dict__"),
+    ("y = vars(F)['conv2d'](x, w)", "vars(F)"),
+    ("globals()['helper'] = 1", "globals()"),
+    ("conv.__code__ = other.__code__", "conv.__code__"),
+    ("import importlib\nG = importlib.import_module(name)", "importlib.import_module(name)"),
+    ("from my_own_module import conv", "from my_own_module import ..."),
+    ("import my_own_module", "import my_own_module"),
+])
+def test_code_the_grader_cannot_check_is_forbidden_where_calls_are(answer, text):
+    """Text run as code, code or namespaces swapped, a module the notebook wrote itself: where an exercise
+    forbids a call, its code must show what it calls."""
+    assert (OPAQUE, text) in [(name, t) for _, name, t in found(answer)]
+    assert "code the grader cannot check" in forbidden_uses(answer, (CONV,), (SETUP,))[0].message()
+
+
+def test_other_spellings_of_the_library_functions_are_the_same_function():
+    answer = """\
+    a = torch.convolution(x, w, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1)
+    b = torch.ops.aten.conv2d(x, w)
+    c = torch.nn.grad.conv2d_input(x.shape, w, g)
+    d = F.max_pool2d_with_indices(x, 2)[0]
+    e = torch.ops.aten.im2col(x, [3, 3], [1, 1], [0, 0], [1, 1])
+    """
+    assert [(line, name) for line, name, _ in found(answer, forbids=(CONV, "torch.nn.functional.max_pool2d",
+                                                                     "torch.nn.functional.unfold"))] == [
+        (1, CONV), (2, CONV), (3, CONV), (4, "torch.nn.functional.max_pool2d"), (5, "torch.nn.functional.unfold")]
 
 
 @pytest.mark.parametrize("answer, line, text", [
@@ -361,15 +393,37 @@ CELLS = [
     ({1, 4}, 1, [1]),                      # helpers the course wrote (not the student's) are not scanned
 ])
 def test_reaching_cells(own, answer, expected):
-    from autograder.integrity import reaching_cells
-
     assert reaching_cells(CELLS, answer, "conv", own) == expected
 
 
 def test_a_comparison_cell_is_not_a_use_but_a_helper_is():
     """End to end as the grader does it: the helper's forbidden call is found, the comparison's is not."""
-    from autograder.integrity import reaching_cells
-
     uses = {k: forbidden_uses(CELLS[k], (CONV,), CELLS[:k] + CELLS[k + 1:])
             for k in reaching_cells(CELLS, 1, "conv", {1, 2, 3, 4})}
     assert {k: [u.text for u in found] for k, found in uses.items()} == {1: [], 2: [], 3: ["F.conv2d"]}
+
+
+def test_a_helper_planted_on_a_module_a_swapped_code_or_a_name_bound_through_globals_is_reached():
+    cells = [SETUP,
+             "def conv(x, w):\n    return torch.mine(x, w) + other(x)\n",         # 1 the answer
+             "torch.mine = lambda x, w: F.conv2d(x, w)\n",                        # 2 a helper on a module
+             "globals()['other'] = lambda x: x\n",                                # 3 binds any name
+             "def impl(x, w):\n    return F.conv2d(x, w)\nconv.__code__ = impl.__code__\n",  # 4 swaps the code
+             "print(conv(1, 2))\n"]                                                  # 5 binds nothing
+    assert reaching_cells(cells, 1, "conv", {1, 2, 3, 4, 5}) == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("cell, changed", [
+    ("g.run_case = lambda *a, **k: {}", "g.run_case"),
+    ("CHECK._run = lambda *a: None", "CHECK._run"),
+    ("setattr(g, 'encode_record', f)", "setattr(g, 'encode_record', f)"),
+    ("course_utils.grading.__dict__['run_case'] = f", "course_utils.grading.__dict__['run_case']"),
+    ("del g.run_case", "g.run_case"),
+    ("x = CHECK.visible\nnp.x = 1\nlayer[:, 0] = 0", None),  # reading the checker, changing its own data
+])
+def test_changing_the_course_library_is_tampering(cell, changed):
+    context = ["import numpy as np\nimport course_utils\nimport course_utils.grading as g\n"
+               "from course_utils import Checker, capture\nCHECK = Checker('01_conv_pool')\nlayer = capture(1)\n"]
+    uses = tampering(cell, context)
+    assert [u.text for u in uses] == ([changed] if changed else [])
+    assert all("changes the course's checking code" in u.message() for u in uses)
