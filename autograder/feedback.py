@@ -17,7 +17,8 @@ event handler, ``javascript:`` link or script in the notebook runs.
 
 A markdown cell whose text is word for word the course's own (from a solution or released notebook) is
 left as the instructor wrote it (its ``<br>`` in tables, its ``<`` in code); any other markdown cell,
-and any markdown output, is rendered to HTML and sanitised as HTML (:func:`sanitise_markdown`).
+and any markdown output, is rendered to HTML and sanitised as HTML (:func:`sanitise_markdown`). Links may lead to http, https and mailto URLs; an image
+only to a relative one (:func:`local_url`): opening a page loads no image from elsewhere.
 
 Math is typeset by a copy of MathJax in the feedback folder (:data:`MATHJAX_FOLDER`, beside the
 students' folders, written once per batch), which the pages load by a relative path
@@ -66,7 +67,7 @@ MAX_PIXELS = 100_000
 TAGS = ["a", "abbr", "acronym", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4",
         "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "span", "strong", "sub", "sup", "table",
         "tbody", "td", "th", "thead", "tr", "ul"]
-#: The attributes kept, by tag; ``href`` and ``src`` only with a :func:`safe_url`.
+#: The attributes kept, by tag; ``href`` only with a :func:`safe_url`, ``src`` only with a :func:`local_url`.
 ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "acronym": {"title"}, "img": {"src", "alt", "title"},
               "ol": {"start"}, "td": {"align", "style"}, "th": {"align", "style"}}
 #: The schemes a URL may have (else it is relative: a path or a ``#fragment``).
@@ -89,9 +90,25 @@ def safe_url(url: str) -> bool:
     return scheme is None or scheme[1].lower() in URL_SCHEMES
 
 
+def local_url(url: str) -> bool:
+    """Whether ``url`` (an image's ``src``) is relative and names no host: no scheme, and not
+    ``//host/...`` (nor ``/\\host``, ``\\\\host``: a browser reads a backslash as a slash), judged as
+    :func:`safe_url` judges. An image loads when the page opens, with no click: formgrader's page, which has
+    no Content-Security-Policy of ours, would fetch an external one and tell its server that (and when) the
+    instructor opened the submission. A link (``href``) may lead elsewhere: it is followed only when clicked.
+    """
+    while (decoded := html.unescape(url)) != url:
+        url = decoded
+    url = _INVISIBLE.sub("", url)
+    return _SCHEME.match(url) is None and not re.match(r"[/\\]{2}", url)
+
+
 def _allowed_attribute(tag: str, name: str, value: str) -> bool:
-    """bleach's test of one attribute: in :data:`ATTRIBUTES`, and a :func:`safe_url` where it is a link."""
-    return name in ATTRIBUTES.get(tag, ()) and (name not in ("href", "src") or safe_url(value))
+    """bleach's test of one attribute: in :data:`ATTRIBUTES`, a :func:`safe_url` where it is a link and a
+    :func:`local_url` where it is an image's source."""
+    if name not in ATTRIBUTES.get(tag, ()):
+        return False
+    return safe_url(value) if name == "href" else local_url(value) if name == "src" else True
 
 
 @functools.cache

@@ -4,26 +4,73 @@ This runs in the grader's own process. Records are taken only from the outputs o
 test cell, which the grader collected while that cell ran; tolerances and points come from the
 exercise specs (``autograder/assignments``), expected values from the reference files. Everything
 the kernel sent is treated as hostile data: decoded with size limits and loaded without unpickling
-code.
+code, and checked against the limits below before anything else reads it (:func:`_read_result`): nothing
+in a record can make scoring raise, hang or allocate much. Should judging one exercise's record still
+fail, that exercise scores 0 ("its record could not be judged") and the others are scored as usual.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from course_utils.grading import RECORD_MIME, case_lines, choose_hint, judge, rules_text
+from course_utils.grading import (
+    FAILURE_WORDS,
+    RECORD_MIME,
+    Verdict,
+    case_lines,
+    choose_hint,
+    judge,
+    rules_text,
+)
 
 from .assignments import Exercise
 
 #: Largest record payload taken from one output (base64 characters).
 MAX_RECORD_CHARS = 64 << 20
 WHICH = ("visible", "hidden")
+
+# What one record (the results of one exercise's visible or hidden cases) may hold. A case whose result
+# breaks a limit fails ("its record could not be read"). The course's outputs are small: in the reference
+# files (expected outputs and sealed replays, autograder/references/*/hidden.pt and
+# solutions/*/visible_references.pt) the largest tensor has 126,057 elements, the largest record 1.3
+# million elements in all and 424 items, nothing is nested more than 3 deep below a case, and no string
+# is longer than 64 characters; the limits leave a margin of 50 or more.
+#: Elements of one tensor (16.8 million: 130 times the largest reference tensor; compared in float64,
+#: 128 MiB).
+MAX_TENSOR_ELEMENTS = 1 << 24
+#: Elements of all tensors of one record together (67 million, 50 times the largest reference record):
+#: tensors that share storage cannot claim more than this, however many there are.
+MAX_RECORD_ELEMENTS = 1 << 26
+#: Items (lists, tuples, dicts, numbers, strings, tensors, None) in one record (65,536: 150 times).
+MAX_RECORD_ITEMS = 1 << 16
+#: Lists, tuples and dicts within one another, below a case's result.
+MAX_DEPTH = 32
+#: Characters of a string or a dict key; a result's ``error`` is cut to its first, its ``traceback`` to
+#: its last this many (the feedback shows 300 and 3,000 of them).
+MAX_STRING = 10_000
+#: Python ints: |n| below this (a 64-bit integer, signed or not).
+MAX_INT = 1 << 64
+#: Dimensions of a tensor.
+MAX_DIMS = 32
+#: The dtypes a tensor in a record may have: numbers and booleans that numpy holds too (bfloat16 is
+#: compared as float32), as :func:`course_utils.store.to_storable` sends them.
+DTYPES = frozenset({torch.bool, torch.uint8, torch.uint16, torch.uint32, torch.uint64, torch.int8, torch.int16,
+                    torch.int32, torch.int64, torch.float16, torch.bfloat16, torch.float32, torch.float64,
+                    torch.complex64, torch.complex128})
+#: What a person is told about a case whose result broke a limit, and about an exercise whose record
+#: could not be judged at all (never the exception's text).
+UNREADABLE = FAILURE_WORDS["unreadable"]
+UNJUDGED = "its record could not be judged"
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,8 +110,119 @@ class ExerciseScore:
         return "\n".join(lines)
 
 
+class _Unreadable(Exception):
+    """A result breaks a limit on what a record may hold."""
+
+
+class _UnreadableResult:
+    """Stands in a record for a case's result that broke a limit (:func:`_read_result`); such a case fails."""
+
+    def __repr__(self) -> str:
+        return "<a result that could not be read>"
+
+
+#: The one stand-in for every result that could not be read (compared by identity: no record can forge it).
+UNREADABLE_RESULT = _UnreadableResult()
+
+
+class _Budget:
+    """What is left of one record's :data:`MAX_RECORD_ITEMS` and :data:`MAX_RECORD_ELEMENTS`."""
+
+    def __init__(self) -> None:
+        self.items = MAX_RECORD_ITEMS
+        self.elements = MAX_RECORD_ELEMENTS
+
+
+def _check_tensor(t: torch.Tensor, budget: _Budget) -> None:
+    """Raise :class:`_Unreadable` unless ``t`` is a plain CPU tensor of a :data:`DTYPES` dtype, within
+    :data:`MAX_TENSOR_ELEMENTS` and the record's budget, and its storage holds every element it claims:
+    a view that repeats elements (stride 0, overlapping strides) to claim more than it has is refused,
+    so no later copy or conversion allocates more than the record's own bytes."""
+    if (t.layout != torch.strided or t.device.type != "cpu" or t.dtype not in DTYPES or t.is_quantized
+            or t.is_nested or t.is_conj() or t.is_neg() or t.ndim > MAX_DIMS):
+        raise _Unreadable
+    n = math.prod(t.shape)
+    if n > MAX_TENSOR_ELEMENTS or n > budget.elements:
+        raise _Unreadable
+    budget.elements -= n
+    if n:
+        size, nbytes = t.element_size(), t.untyped_storage().nbytes()
+        last = t.storage_offset() + sum((k - 1) * abs(st) for k, st in zip(t.shape, t.stride()))
+        if min(t.stride(), default=0) < 0 or n * size > nbytes or (last + 1) * size > nbytes:
+            raise _Unreadable
+
+
+def _walk(x: Any, depth: int, budget: _Budget) -> None:
+    """Raise :class:`_Unreadable` unless ``x`` is made of None, bools, ints within :data:`MAX_INT`, floats
+    (NaN and infinities too), strings within :data:`MAX_STRING`, :func:`_check_tensor` tensors, and lists,
+    tuples and dicts with string keys of those, at most :data:`MAX_DEPTH` deep, within the budget."""
+    budget.items -= 1
+    if budget.items < 0 or depth > MAX_DEPTH:
+        raise _Unreadable
+    if x is None or isinstance(x, (bool, float)):
+        return
+    if isinstance(x, int):
+        if not -MAX_INT < x < MAX_INT:
+            raise _Unreadable
+    elif isinstance(x, str):
+        if len(x) > MAX_STRING:
+            raise _Unreadable
+    elif isinstance(x, torch.Tensor):
+        _check_tensor(x, budget)
+    elif isinstance(x, (list, tuple)):
+        if len(x) > budget.items:
+            raise _Unreadable
+        for v in x:
+            _walk(v, depth + 1, budget)
+    elif isinstance(x, dict):
+        if len(x) > budget.items:
+            raise _Unreadable
+        for k, v in x.items():
+            if not isinstance(k, str) or len(k) > MAX_STRING:
+                raise _Unreadable
+            _walk(v, depth + 1, budget)
+    else:
+        raise _Unreadable
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _counts(value: Any) -> bool:
+    return isinstance(value, dict) and all(type(v) is int for v in value.values())
+
+
+#: The fields of a result (see :func:`course_utils.grading.run_case`) that the grader reads, and the test
+#: each must pass when present.
+FIELDS = {"error": lambda v: isinstance(v, str), "traceback": lambda v: isinstance(v, str),
+          "error_types": _texts, "names": _texts, "changed": _texts, "aliases": _texts,
+          "own": _counts, "replayed": _counts, "arrays": lambda v: v is None or isinstance(v, str),
+          "key": lambda v: isinstance(v, str)}
+
+
+def _read_result(result: Any, budget: _Budget) -> Any:
+    """One case's result as the kernel sent it, its ``error`` and ``traceback`` cut to :data:`MAX_STRING`;
+    :data:`UNREADABLE_RESULT` if it breaks a limit (:func:`_walk`) or a field of :data:`FIELDS` has the
+    wrong type."""
+    try:
+        if isinstance(result, dict):
+            result = dict(result)
+            for key, keep in (("error", slice(None, MAX_STRING)), ("traceback", slice(-MAX_STRING, None))):
+                if isinstance(result.get(key), str):
+                    result[key] = result[key][keep]
+        _walk(result, 0, budget)
+        if isinstance(result, dict) and not all(test(result[key]) for key, test in FIELDS.items() if key in result):
+            raise _Unreadable
+    except _Unreadable:
+        return UNREADABLE_RESULT
+    return result
+
+
 def _decode(payload: Any) -> tuple[str, str, Any] | None:
-    """``(exercise, which, results)`` from a record payload, or None when it is not one."""
+    """``(exercise, which, results)`` from a record payload, or None when it is not one: ``results`` is a
+    list with one result per case, each :func:`_read_result` (within the limits, or
+    :data:`UNREADABLE_RESULT`)."""
     if not isinstance(payload, dict):
         return None
     exercise, which, data = payload.get("exercise"), payload.get("which"), payload.get("results")
@@ -75,7 +233,10 @@ def _decode(payload: Any) -> tuple[str, str, Any] | None:
                              weights_only=True)
     except Exception:  # noqa: BLE001 - hostile bytes: whatever fails to decode is no record
         return None
-    return exercise, which, results
+    if not isinstance(results, list) or len(results) > MAX_RECORD_ITEMS:
+        return None
+    budget = _Budget()
+    return exercise, which, [_read_result(r, budget) for r in results]
 
 
 def records_from_notebook(nb, names: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -88,11 +249,14 @@ def records_from_notebook(nb, names: Iterable[str]) -> dict[str, dict[str, Any]]
     wanted = set(names)
     records: dict[str, dict[str, Any]] = {}
     for cell in nb.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-        if cell.get("cell_type") != "code" or not grade_id.startswith("test_") or grade_id[5:] not in wanted:
+        nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+        grade_id = nbgrader.get("grade_id", "") if isinstance(nbgrader, dict) else ""
+        if cell.get("cell_type") != "code" or not isinstance(grade_id, str) or not grade_id.startswith("test_") \
+                or grade_id[5:] not in wanted:
             continue
         for output in cell.get("outputs", []):
-            decoded = _decode(output.get("data", {}).get(RECORD_MIME)) if output.get("output_type") in (
+            data = output.get("data") if isinstance(output, dict) else None
+            decoded = _decode(data.get(RECORD_MIME)) if isinstance(data, dict) and output.get("output_type") in (
                 "display_data", "execute_result") else None
             if decoded and decoded[0] == grade_id[5:]:
                 records.setdefault(decoded[0], {}).setdefault(decoded[1], decoded[2])
@@ -103,14 +267,31 @@ def _check(which: str, index: int, result: Any, case: dict, rules: dict) -> tupl
     """Whether one recorded result matches its case under the exercise's ``rules``, the lines the student
     may see about it (for a hidden case: pass or fail and the kind of check that failed, no value), and
     that kind."""
-    verdict = judge(result, case["expected"], rules)
+    if result is UNREADABLE_RESULT:
+        verdict = Verdict(False, UNREADABLE, "unreadable")
+    else:
+        verdict = judge(result, case["expected"], rules)
     return verdict.ok, case_lines(which, index, case, result, verdict), verdict.failure
 
 
 def score_exercise(ex: Exercise, recorded: Any, visible_cases: list[dict], hidden_cases: list[dict]) -> ExerciseScore:
-    """Score one exercise from its records against the reference cases (each with ``expected``)."""
-    score = ExerciseScore(ex.name, ex.points)
+    """Score one exercise from its records against the reference cases (each with ``expected``).
+
+    Should judging its record raise anything at all, the exercise scores 0 with the problem
+    :data:`UNJUDGED` (the exception is logged, not shown): a record costs its own exercise only.
+    """
     rules = ex.rules()
+    try:
+        return _score(ex, rules, recorded, visible_cases, hidden_cases)
+    except Exception:  # noqa: BLE001 - the last line of defence against a hostile record
+        _log.warning("the record of %s could not be judged", ex.name, exc_info=True)
+        score = ExerciseScore(ex.name, ex.points, problems=[UNJUDGED])
+        score.total = {"visible": len(visible_cases), "hidden": len(hidden_cases)}
+        return score
+
+
+def _score(ex: Exercise, rules: dict, recorded: Any, visible_cases: list[dict], hidden_cases: list[dict]) -> ExerciseScore:
+    score = ExerciseScore(ex.name, ex.points)
     failures: list[str] = []
     for which, cases in (("visible", visible_cases), ("hidden", hidden_cases)):
         score.total[which] = len(cases)

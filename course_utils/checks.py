@@ -74,13 +74,24 @@ class Comparison:
 
 
 def as_numpy(x: Any) -> np.ndarray:
-    """A numpy copy of an array-like (torch tensor on any device, numpy array, number)."""
+    """A numpy copy of an array-like (torch tensor on any device, numpy array, number).
+
+    A tensor of a dtype numpy lacks becomes float32 (``bfloat16``, ``float8_*``) or complex64
+    (``complex32``); its own dtype is still the one :func:`compare` checks.
+    """
     if isinstance(x, torch.Tensor):
-        x = x.detach().cpu()
-        if x.dtype == torch.bfloat16:
-            x = x.float()
-        return x.numpy()
+        x = x.detach().cpu().resolve_conj().resolve_neg()
+        try:
+            return x.numpy()
+        except TypeError:  # no numpy dtype for it
+            return x.to(torch.complex64 if x.is_complex() else torch.float32).numpy()
     return np.asarray(x)
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    """The shape of an array-like, read without converting it (a tensor may claim more elements than it
+    holds, a view with stride 0: converting it first could allocate all of them)."""
+    return tuple(x.shape) if isinstance(x, (np.ndarray, torch.Tensor)) else np.shape(x)
 
 
 def _is_array(x: Any) -> bool:
@@ -153,15 +164,14 @@ def _compare_arrays(actual: Any, expected: Any, rtol: float, atol: float, check_
             return _compare_numbers(actual, expected, rtol, atol, check_dtype)
         if a_scalar != e_scalar:
             got = f"{number_kind(actual)} {actual!r}" if a_scalar else \
-                f"an array of shape {tuple(as_numpy(actual).shape)} ({_dtype_name(actual)})"
-            want = f"a Python {number_kind(expected)}" if e_scalar else \
-                f"an array of shape {tuple(as_numpy(expected).shape)}"
+                f"an array of shape {_shape(actual)} ({_dtype_name(actual)})"
+            want = f"a Python {number_kind(expected)}" if e_scalar else f"an array of shape {_shape(expected)}"
             return _fail(f"returned {got}, expected {want}", "type")
     elif number_kind(actual) is not None and number_kind(expected) is not None:
         return _compare_numbers(actual, expected, rtol, atol, check_dtype)
+    if _shape(actual) != _shape(expected):  # before any conversion: the expected output's size bounds it
+        return _fail(f"returned shape {_shape(actual)}, expected {_shape(expected)}", "shape")
     a, e = as_numpy(actual), as_numpy(expected)
-    if a.shape != e.shape:
-        return _fail(f"returned shape {tuple(a.shape)}, expected {tuple(e.shape)}", "shape")
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
         return _fail(f"returned dtype {a.dtype}, which is not numeric (expected {e.dtype})", "dtype")
     if check_dtype and _dtype_name(actual) != _dtype_name(expected):

@@ -178,7 +178,8 @@ def run_case(fn: Callable, case: dict, numpy: bool, device: torch.device, trace:
 
 #: The one thing a hidden case may say about each kind of failure.
 FAILURE_WORDS = {"type": "wrong type", "shape": "wrong shape", "dtype": "wrong dtype",
-                 "values": "values differ from the reference", "no output": "no usable output was recorded"}
+                 "values": "values differ from the reference", "no output": "no usable output was recorded",
+                 "unreadable": "its record could not be read"}
 
 
 @dataclass(frozen=True)
@@ -215,17 +216,27 @@ def _own_calls(result: dict) -> tuple[str, ...]:
                  for name, n in list(own.items())[:4] if isinstance(n, int))
 
 
+def _text(value: Any) -> str:
+    """A string the kernel sent (``error``, ``traceback``), or ``""`` for anything else: hostile data is
+    never turned into text here (``str`` of a deeply nested list recurses without end)."""
+    return value if isinstance(value, str) else ""
+
+
+def _error_kind(result: dict) -> str:
+    kind = _text(result["error"]).split(":", 1)[0].strip()
+    return kind if kind.isidentifier() else "an exception"
+
+
 def _judge_raise(result: dict, want: str) -> Verdict:
     """A case that must raise ``want``."""
     if "error" not in result:
         return Verdict(False, f"returned without raising; the spec asks for {want}", f"raised no {want}")
     types = result.get("error_types") if isinstance(result.get("error_types"), list) else []
-    kind = str(result["error"]).split(":", 1)[0].strip()
-    kind = kind if kind.isidentifier() else "an exception"
+    kind = _error_kind(result)
     if want in types:
         return Verdict(True, f"raised {kind} as the spec asks")
-    trace = str(result.get("traceback", ""))[-3000:]
-    return Verdict(False, f"raised {str(result['error'])[:300]}; the spec asks for {want}",
+    trace = _text(result.get("traceback"))[-3000:]
+    return Verdict(False, f"raised {(_text(result['error']) or kind)[:300]}; the spec asks for {want}",
                    f"raised {kind} instead of {want}", tuple(trace.rstrip().splitlines()))
 
 
@@ -256,10 +267,9 @@ def judge(result: Any, expected: Any, rules: dict[str, Any]) -> Verdict:
 
 def _judge_output(result: dict, expected: Any, rules: dict[str, Any]) -> Verdict:
     if "error" in result:
-        kind = str(result["error"]).split(":", 1)[0].strip()
-        kind = kind if kind.isidentifier() else "an exception"
-        trace = str(result.get("traceback", ""))[-3000:]
-        return Verdict(False, f"raised {str(result['error'])[:300]}", f"raised {kind}",
+        kind = _error_kind(result)
+        trace = _text(result.get("traceback"))[-3000:]
+        return Verdict(False, f"raised {(_text(result['error']) or kind)[:300]}", f"raised {kind}",
                        tuple(trace.rstrip().splitlines()))
     aliases = result.get("aliases") if isinstance(result.get("aliases"), list) else []
     if rules.get("copies") and aliases:
@@ -446,7 +456,9 @@ class Checker:
         print(f"{name}: {len(cases)} {which} case(s); {rules_text(spec)}")
         if spec.get("forbids"):
             named = [{"for": "for loops or comprehensions", "while": "while loops"}.get(f, f) for f in spec["forbids"]]
-            print(f"  rule: the answer may not use {', '.join(named)} (the grader withholds the points)")
+            print(f"  rule: the answer may not use {', '.join(named)}, nor code the grader cannot read (eval, exec,"
+                  " globals(), __dict__, __code__); changing course_utils costs every point (the grader withholds"
+                  " the points)")
         failed = []
         for i, (case, result) in enumerate(zip(cases, results), 1):
             verdict = judge(result, case["expected"], spec)

@@ -116,3 +116,22 @@ def test_none_matches_only_none():
     # a case argument may be None (07's style_transfer without a content layer): inputs are compared too
     assert compare(None, None).ok and compare([None, "a"], [None, "a"]).ok
     assert not compare(0.0, None).ok and not compare(None, torch.zeros(1)).ok
+
+
+def test_a_shape_is_judged_before_the_array_is_converted():
+    """A tensor that claims more elements than it holds (one element, stride 0) fails on its shape without
+    being converted: bfloat16 becomes float32 for numpy, which would allocate every element (1 PiB here)."""
+    claim = torch.zeros(1, dtype=torch.bfloat16).expand(2 ** 48)
+    result = compare(claim, np.zeros(3, dtype=np.float32), check_dtype=True)
+    assert not result.ok and result.failure == "shape"
+    assert result.message == "returned shape (281474976710656,), expected (3,)"
+    wide = compare(claim, 3.0, check_dtype=True)
+    assert not wide.ok and wide.failure == "type" and "an array of shape (281474976710656,)" in wide.message
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float8_e4m3fn, torch.complex32])
+def test_a_dtype_numpy_lacks_is_compared_not_raised(dtype):
+    actual = torch.ones(3).to(dtype)
+    assert compare(actual, np.ones(3)).ok  # values only: float32 or complex64 for numpy
+    result = compare(actual, np.ones(3), check_dtype=True)
+    assert not result.ok and result.failure == "dtype" and str(dtype).replace("torch.", "") in result.message

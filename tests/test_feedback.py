@@ -184,6 +184,47 @@ def test_web_links_and_relative_ones_are_safe(url):
     assert feedback.safe_url(url)
 
 
+#: Image sources that load from another host, however spelt (red team round 2, u02: formgrader, which has
+#: no Content-Security-Policy of ours, fetched them when the instructor opened the submission).
+EXTERNAL_IMAGES = ["https://tracker.example/a.png", "http://tracker.example/a.png", "HTTPS://tracker.example/a",
+                   "//tracker.example/a.png", "/\\tracker.example/a.png", "\\\\tracker.example/a.png",
+                   " //tracker.example/a", "/\t/tracker.example/a", "https&#58;//tracker.example/a",
+                   "&#47;&#47;tracker.example/a", "data:image/png;base64,AAAA", "ftp://tracker.example/a"]
+
+
+@pytest.mark.parametrize("url", EXTERNAL_IMAGES)
+def test_an_image_from_another_host_is_not_local(url):
+    assert not feedback.local_url(url)
+
+
+@pytest.mark.parametrize("url", ["figure.png", "figs/a.png", "./a.png", "../a.png", "/files/a.png", "a.png?x=1#y"])
+def test_an_image_beside_the_page_is_local(url):
+    assert feedback.local_url(url)
+
+
+def test_no_image_from_another_host_survives_in_markdown_or_an_output(tmp_path):
+    """u02: ``<img src="https://...">`` and ``![x](https://...)`` in a markdown cell or an output would make
+    formgrader's page (and, but for its CSP, the student's) fetch them on opening: a tracker learns that and
+    when the instructor looked. Their ``src`` is dropped; a relative image and web links stay."""
+    tags = " ".join(f'<img src="{url}" alt="i{i}">' for i, url in enumerate(EXTERNAL_IMAGES))
+    source = (f"Notes {tags} ![m1](https://tracker.example/md.png) ![m2](//tracker.example/md2.png)\n\n"
+              "![local](figure.png) [a link](https://example.org/page)\n")
+    cells = [nbformat.v4.new_markdown_cell(source),
+             _code("display(HTML(...))", _display({"text/html": f"<p>out {tags}</p><img src='figure.png'>"}),
+                   _display({"text/markdown": source, "text/plain": "<Markdown>"}))]
+    path = _autograded(tmp_path, cells, kernelspec={"name": "python3", "display_name": "Python 3"})
+    feedback.prepare(path, {})
+    for page in (_formgrader_page(path), _feedback_page(path)):
+        sources = [a["src"] for tag, a in _parsed(page).found if "src" in a and tag == "img"]
+        assert not [s for s in sources if "tracker" in s or s.startswith("data:image/png;base64,AAAA")], sources
+    nb = nbformat.read(path, as_version=4)
+    prepared = nb.cells[0].source + str(nb.cells[1].outputs)
+    assert "tracker.example" not in prepared and 'alt="i0"' in prepared  # the alt text kept, not the source
+    assert 'src="figure.png"' in nb.cells[0].source and 'href="https://example.org/page"' in nb.cells[0].source
+    assert "<img src=\"figure.png\"" in nb.cells[1].outputs[0].data["text/html"]
+    assert _active(_formgrader_page(path)) == []
+
+
 # -- the red team's attacks (/tmp/redteam: s07_img_attr, s02_leak_inputs, s06_active_content) ------------
 def _attacks(tmp_path: Path) -> tuple[Path, dict]:
     """A prepared autograded notebook holding every attack, and the scores it was prepared with."""

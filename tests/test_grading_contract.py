@@ -4,20 +4,31 @@ in the sandbox, as ``cvcourse grade`` does."""
 
 from __future__ import annotations
 
+import base64
+import io
 import re
+import resource
+import zipfile
 
+import nbformat
 import numpy as np
 import pytest
 import torch
 
-import nbformat
-
+from autograder import scoring
 from autograder.assignments import Exercise
 from autograder.execute import execute
 from autograder.sandbox import Limits
 from autograder.scoring import records_from_notebook, score_assignment, score_exercise
 from course_utils import Checker, store
-from course_utils.grading import CASES_ENV, HIDDEN_ENV, RECORD_MIME, encode_record, judge, run_case
+from course_utils.grading import (
+    CASES_ENV,
+    HIDDEN_ENV,
+    RECORD_MIME,
+    encode_record,
+    judge,
+    run_case,
+)
 
 
 def _spec(cases):
@@ -258,7 +269,7 @@ def test_the_hint_follows_what_failed():
         x *= 2
         return x
 
-    cases = [{"args": [x]} for x in X]
+    cases = [{"args": [x.copy()]} for x in X]  # run_case passes numpy inputs as they are: in_place changes them
     hints = {}
     for fn in (_bad, in_place, lambda x: (2 * x).astype(np.float32)):
         results = [run_case(fn, case, True, torch.device("cpu")) for case in cases]
@@ -268,3 +279,192 @@ def test_the_hint_follows_what_failed():
         hints[fn] = score.hint
         assert f"Hint: {score.hint}" in score.report()
     assert list(hints.values()) == ["multiply by two", KIND_HINTS["changed"], KIND_HINTS["dtype"]]
+
+
+# -- forged records (red team round 2, F3): a patched ``encode_record`` sends whatever it likes ---------
+
+DOUBLE2 = Exercise("double2", 2, [], [])
+BOTH_VISIBLE = {"meta": {}, "exercises": {"double": VISIBLE["exercises"]["double"],
+                                          "double2": VISIBLE["exercises"]["double"]}}
+BOTH_HIDDEN = {"meta": {}, "exercises": {"double": HIDDEN["exercises"]["double"],
+                                         "double2": HIDDEN["exercises"]["double"]}}
+
+
+def _raw_record(exercise: str, which: str, results: list) -> dict:
+    """The payload of a patched ``encode_record`` that skips ``store.to_storable``: ``results`` saved as they
+    are (a stride-0 view stays one, a set stays a set)."""
+    buffer = io.BytesIO()
+    torch.save(results, buffer)
+    return {"exercise": exercise, "which": which, "results": base64.b64encode(buffer.getvalue()).decode("ascii")}
+
+
+def _deep_error_record(exercise: str, which: str, n: int, depth: int = 100_000) -> dict:
+    """A record of ``n`` results ``{"error": [[[...]]]}`` nested ``depth`` deep. No pickler writes that (it
+    recurses), so the pickle is written by hand into torch.save's zip, as the red team's patched
+    ``encode_record`` did (/tmp/redteam2/build/batch2.py, u01); unpickling it does not recurse."""
+    pickled = (b"\x80\x02](}X\x05\x00\x00\x00error" + b"]" * depth + b"a" * (depth - 1) + b"sq\x01"
+               + b"h\x01" * (n - 1) + b"e.")
+    buffer = io.BytesIO()
+    torch.save([{"error": "x"}], buffer)
+    original, out = zipfile.ZipFile(io.BytesIO(buffer.getvalue())), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as forged:
+        for item in original.infolist():
+            forged.writestr(item, pickled if item.filename.endswith("data.pkl") else original.read(item.filename))
+    return {"exercise": exercise, "which": which, "results": base64.b64encode(out.getvalue()).decode("ascii")}
+
+
+def _graded_notebook(payloads: dict[str, list[dict]]) -> nbformat.NotebookNode:
+    """An executed notebook whose test cell of each exercise holds ``payloads[exercise]`` as record outputs."""
+    cells = []
+    for name, outputs in payloads.items():
+        cell = _cell("", f"test_{name}")
+        cell.outputs = [{"output_type": "display_data", "metadata": {}, "data": {RECORD_MIME: p}} for p in outputs]
+        cells.append(cell)
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def _honest(exercise: str) -> list[dict]:
+    return [encode_record(exercise, which, [run_case(_good, {"args": [x]}, True, torch.device("cpu")) for x in xs])
+            for which, xs in (("visible", X), ("hidden", HIDDEN_X))]
+
+
+#: One storage of 2**18 elements, which 2,000 views share: 2**29 elements claimed, more than a record may hold.
+SHARED = torch.zeros(1 << 18, dtype=torch.float32)
+
+
+def _each_case(make):
+    """A forged record of every case of ``double`` made by ``make(x)``, as a patched encode_record sends it."""
+    return lambda encode: [encode("double", which, [make(x) for x in xs])
+                           for which, xs in (("visible", X), ("hidden", HIDDEN_X))]
+
+
+FORGED = {
+    # F3 (a): 1 element claiming 2**48 (1 PiB as float32): before, as_numpy's x.float() tried to allocate it
+    "bfloat16 stride 0, 2**48 elements": (_raw_record, _each_case(
+        lambda x: {"output": torch.zeros(1, dtype=torch.bfloat16).expand(2 ** 48)})),
+    "float64 stride 0, 2**40 elements": (_raw_record, _each_case(
+        lambda x: {"output": torch.zeros(1, dtype=torch.float64).expand(2 ** 20, 2 ** 20)})),
+    # F3 (b): str() of the error recursed without end
+    "error nested 100,000 deep": (None, lambda _: [_deep_error_record("double", "visible", len(X)),
+                                                   _deep_error_record("double", "hidden", len(HIDDEN_X))]),
+    # a dtype numpy lacks: before, .numpy() raised TypeError
+    "float8 output": (encode_record, _each_case(lambda x: {"output": torch.zeros(x.shape).to(torch.float8_e4m3fn)})),
+    "complex32 output": (encode_record, _each_case(lambda x: {"output": torch.zeros(x.shape, dtype=torch.complex32)})),
+    # a Python int that float() cannot take
+    "int of 400 digits": (encode_record, _each_case(lambda x: {"output": [10 ** 400] * len(x)})),
+    # views of one storage that together claim more than a record may hold
+    "2,000 views of one storage": (_raw_record, _each_case(lambda x: {"output": [SHARED[:]] * 2000})),
+    # fields of the wrong type or size
+    "error that is not text": (encode_record, _each_case(lambda x: {"error": {"a": [1]}, "error_types": "ValueError"})),
+    "own calls that are not counts": (encode_record, _each_case(lambda x: {"output": 2 * x, "own": {"f": "many"}})),
+    "a name of 10 million characters": (encode_record, _each_case(lambda x: {"output": 2 * x, "changed": ["a" * 10 ** 7]})),
+    "a set": (_raw_record, _each_case(lambda x: {"output": {1, 2}})),
+    "a dict keyed by numbers": (_raw_record, _each_case(lambda x: {"output": torch.as_tensor(2 * x), "own": {1: 2}})),
+    "lists 40 deep": (encode_record, _each_case(lambda x: {"output": 2 * x, "replay": {"f": _nested(40)}})),
+}
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("forgery", list(FORGED))
+def test_a_forged_record_costs_its_own_exercise_only(forgery):
+    """Nothing in a record makes scoring raise, recurse or allocate: the forged exercise scores 0, saying its
+    record could not be read, and the honest one beside it earns its points."""
+    encode, make = FORGED[forgery]
+    nb = _graded_notebook({"double": make(encode), "double2": _honest("double2")})
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    scores = score_assignment(records_from_notebook(nb, ["double", "double2"]), BOTH_VISIBLE, BOTH_HIDDEN,
+                              [DOUBLE, DOUBLE2])
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mib < 256, grown_mib  # nothing the size of the claim was allocated
+    assert scores["double"].earned == 0 and not scores["double"].ok
+    report = scores["double"].report()
+    assert "hidden case 1: FAIL (its record could not be read)" in report, report
+    assert "case 1: FAIL its record could not be read" in report, report
+    assert scores["double2"].ok and scores["double2"].earned == 2, scores["double2"].report()
+
+
+def test_a_record_that_cannot_be_judged_scores_zero_without_saying_why(monkeypatch):
+    """The last line of defence: whatever judging one exercise's record raises, that exercise scores 0 with
+    "its record could not be judged" (not the exception's text), and the others are scored as usual."""
+    real_judge, calls = scoring.judge, []
+
+    def judge(result, expected, rules):  # the last hidden case of the first exercise scored (double) fails
+        calls.append(1)
+        if len(calls) == 4:
+            raise RecursionError("SECRET-TEXT of the exception")
+        return real_judge(result, expected, rules)
+
+    monkeypatch.setattr(scoring, "judge", judge)
+    nb = _graded_notebook({"double": _honest("double"), "double2": _honest("double2")})
+    records = records_from_notebook(nb, ["double", "double2"])
+    scores = score_assignment(records, BOTH_VISIBLE, BOTH_HIDDEN, [DOUBLE, DOUBLE2])
+    double = scores["double"]
+    assert double.earned == 0 and double.problems == ["its record could not be judged"]
+    assert double.total == {"visible": 2, "hidden": 2} and double.passed == {"visible": 0, "hidden": 0}
+    assert "SECRET" not in double.report() and "Recursion" not in double.report()
+    assert scores["double2"].ok and scores["double2"].earned == 2
+
+
+def test_odd_but_honest_outputs_are_judged_as_before():
+    """The limits refuse nothing an honest kernel sends: NaN and infinities, complex and bfloat16 outputs,
+    an exception with a long message are judged (and fail) as they always were."""
+    def record(make):
+        return {w: [run_case(make, {"args": [x]}, True, torch.device("cpu")) for x in xs]
+                for w, xs in (("visible", X), ("hidden", HIDDEN_X))}
+
+    def long_error(x):
+        raise ValueError("v" * 50_000)
+
+    kinds = {
+        "NaN": (lambda x: np.where(x > 0, np.nan, 2 * x), "NaN where the reference has none", "values differ"),
+        "inf": (lambda x: np.full_like(x, np.inf), "values differ at", "values differ"),
+        "complex": (lambda x: (2 * x).astype(np.complex128), "returned complex128, expected float64", "wrong dtype"),
+        "bfloat16": (lambda x: torch.from_numpy(2 * x).to(torch.bfloat16),
+                     "returned torch tensors, expected numpy arrays", "wrong type"),
+        "long message": (long_error, "raised ValueError: " + "v" * 281, "raised ValueError"),
+    }
+    for name, (make, visible_text, hidden_text) in kinds.items():
+        payloads = [encode_record("double", w, rs) for w, rs in record(make).items()]
+        nb = _graded_notebook({"double": payloads})
+        score = score_assignment(records_from_notebook(nb, ["double"]), VISIBLE, HIDDEN, [DOUBLE])["double"]
+        report = score.report()
+        assert score.earned == 0 and visible_text in report and f"FAIL ({hidden_text}" in report, (name, report)
+        assert "could not be" not in report, (name, report)
+    assert score_assignment(records_from_notebook(_graded_notebook({"double": _honest("double")}), ["double"]),
+                            VISIBLE, HIDDEN, [DOUBLE])["double"].earned == 3
+
+
+def test_the_record_limits_leave_a_wide_margin_over_the_references():
+    """The course's largest outputs (and sealed replays) sit far inside the limits of a record."""
+    import glob
+
+    from autograder.course import REPO
+
+    biggest_tensor = biggest_record = 0
+    for path in glob.glob(str(REPO / "autograder/references/*/hidden.pt")) + \
+            glob.glob(str(REPO / "solutions/*/visible_references.pt")):
+        for spec in store.load(path)["exercises"].values():
+            budget = scoring._Budget()  # one record: every case of an exercise, as the solution sends them
+            for case in spec["cases"]:
+                result = {"output": case["expected"], "replay": case.get("replay") or {}}
+                assert scoring._read_result(result, budget) is not scoring.UNREADABLE_RESULT, path
+                biggest_tensor = max([biggest_tensor] + [t.numel() for t in _tensors(result)])
+            biggest_record = max(biggest_record, scoring.MAX_RECORD_ELEMENTS - budget.elements)
+    assert biggest_tensor * 50 < scoring.MAX_TENSOR_ELEMENTS and biggest_record * 20 < scoring.MAX_RECORD_ELEMENTS
+
+
+def _tensors(value):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _tensors(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _tensors(v)

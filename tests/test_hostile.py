@@ -247,8 +247,9 @@ def _attacks(out: Path, port: int) -> dict[str, tuple[nbformat.NotebookNode, flo
             "shell.session.send(shell.pub_socket, 'stream', {'text': 'no name'}, parent=shell.parent_header,\n"
             "                   ident=shell.topic)\nimport time\ntime.sleep(1)\n")), FULL,
             "a malformed message, to look like the machine's failure"),
-        "v_hidden_library": (hidden_library, FULL - POINTS["conv_forward_naive"] - POINTS["pool_forward"],
-                             "F.conv2d planted on torch in a cell of its own; eval in an answer"),
+        "v_hidden_library": (hidden_library, FULL - sum(POINTS[ex.name] for ex in specs.exercises(NAME) if ex.forbids),
+                             "F.conv2d planted on torch in a cell of its own; eval in an answer, which may bind any "
+                             "name: every exercise that forbids a call loses its points"),
         "w_tamper_checker": (prepend(filled(NAME), "import course_utils.grading as _g\n_g.run_case = _g.run_case\n"),
                              0, "changes the checks' code (here without effect): nothing it records is trusted"),
         "z_honest": (filled(NAME), FULL, "an honest student graded after every attack"),
