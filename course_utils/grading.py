@@ -457,8 +457,8 @@ class Checker:
         if spec.get("forbids"):
             named = [{"for": "for loops or comprehensions", "while": "while loops"}.get(f, f) for f in spec["forbids"]]
             print(f"  rule: the answer may not use {', '.join(named)}, nor code the grader cannot read (eval, exec,"
-                  " globals(), __dict__, __code__); changing course_utils costs every point (the grader withholds"
-                  " the points)")
+                  " globals(), __dict__, __code__): the grader withholds the points (changing course_utils costs"
+                  " every point)")
         failed = []
         for i, (case, result) in enumerate(zip(cases, results), 1):
             verdict = judge(result, case["expected"], spec)

@@ -14,6 +14,9 @@ import nbformat
 import numpy as np
 import pytest
 import torch
+from toy_exercise import DOUBLE, HIDDEN, HIDDEN_X, VISIBLE, X
+from toy_exercise import code_cell as _cell
+from toy_exercise import spec as _spec
 
 from autograder import scoring
 from autograder.assignments import Exercise
@@ -29,17 +32,6 @@ from course_utils.grading import (
     judge,
     run_case,
 )
-
-
-def _spec(cases):
-    return {"numpy": True, "rtol": 1e-7, "atol": 1e-9, "hint": "multiply by two", "cases": cases}
-
-
-X = [np.arange(3.0), np.ones((2, 2))]
-VISIBLE = {"meta": {}, "exercises": {"double": _spec([{"args": [x], "kwargs": {}, "expected": 2 * x} for x in X])}}
-HIDDEN_X = [np.full(4, 3.0), -np.eye(2)]
-HIDDEN = {"meta": {}, "exercises": {"double": _spec([{"args": [x], "kwargs": {}, "expected": 2 * x}
-                                                     for x in HIDDEN_X])}}
 
 
 def _good(x):
@@ -85,15 +77,6 @@ def test_missing_visible_file_is_a_clear_error(tmp_path, monkeypatch):
         Checker("toy", tmp_path).visible("double", _good)
 
 
-DOUBLE = Exercise("double", 3, [], [])
-
-
-def _cell(source: str, grade_id: str | None = None) -> nbformat.NotebookNode:
-    cell = nbformat.v4.new_code_cell(source)
-    if grade_id:
-        cell.metadata["nbgrader"] = {"grade_id": grade_id, "grade": True, "locked": True, "points": 3,
-                                     "solution": False, "schema_version": 3}
-    return cell
 
 
 def test_grader_mode_records_outputs_and_hidden_expected_never_enter(tmp_path):

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 
 import nbformat
-import numpy as np
 import pytest
+from toy_exercise import CASES, DOUBLE, HIDDEN, VISIBLE
+from toy_exercise import code_cell as _cell
 
-from autograder.assignments import Exercise
 from autograder.execute import execute
 from autograder.jobs import Job, run_job, tar_folder
 from autograder.sandbox import Limits
@@ -21,32 +21,12 @@ from autograder.scoring import records_from_notebook, score_assignment
 from course_utils import store
 from course_utils.grading import CASES_ENV, RECORD_MIME
 
-X, HIDDEN_X = [np.arange(3.0), np.ones((2, 2))], [np.full(4, 3.0), -np.eye(2)]
-RULES = {"numpy": True, "rtol": 1e-7, "atol": 1e-9, "hint": "multiply by two"}
-#: the grader's cases file (no hidden expected values) and the reference files
-CASES = {"meta": {}, "exercises": {"double": {**RULES, "cases": None,
-                                              "visible": [{"args": [x], "kwargs": {}, "expected": 2 * x} for x in X],
-                                              "hidden": [{"args": [x], "kwargs": {}} for x in HIDDEN_X]}}}
-VISIBLE = {"meta": {}, "exercises": {"double": {**RULES, "cases": [{"args": [x], "kwargs": {}, "expected": 2 * x}
-                                                                   for x in X]}}}
-HIDDEN = {"meta": {}, "exercises": {"double": {**RULES, "cases": [{"args": [x], "kwargs": {}, "expected": 2 * x}
-                                                                  for x in HIDDEN_X]}}}
-DOUBLE = Exercise("double", 3, [], [])
-
 SETUP = "from course_utils import Checker\nCHECK = Checker('toy')\n"
 TEST = 'CHECK.visible("double", double)\nCHECK.hidden("double", double)'
 #: sends one IOPub message of the kernel's own making, as a child of the running cell
 RAW = ("def raw(msg_type, content, parent=None):\n"
        "    dp = get_ipython().display_pub\n"
        "    dp.session.send(dp.pub_socket, msg_type, content, parent=parent or dp.parent_header, ident=dp.topic)\n")
-
-
-def _cell(source: str, grade_id: str | None = None) -> nbformat.NotebookNode:
-    cell = nbformat.v4.new_code_cell(source)
-    if grade_id:
-        cell.metadata["nbgrader"] = {"grade_id": grade_id, "grade": True, "locked": True, "points": 3,
-                                     "solution": False, "schema_version": 3}
-    return cell
 
 
 def _execute(tmp_path, *sources: str | nbformat.NotebookNode, limits: Limits | None = None):
