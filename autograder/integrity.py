@@ -11,6 +11,7 @@ and rebinding ``F`` somewhere hides nothing.
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import keyword
 import symtable
@@ -101,8 +102,10 @@ def _patterns(forbids: Iterable[str]) -> dict[str, str]:
     return patterns
 
 
+@functools.lru_cache(maxsize=4096)  # every cell is read once per exercise and as others' context: parse it once
 def _parse(source: str) -> tuple[ast.Module | None, str, str]:
-    """``(tree or None, code, magics)``: IPython ``%``/``!`` lines, kept in magics, are ``pass`` in code."""
+    """``(tree or None, code, magics)``: IPython ``%``/``!`` lines, kept in magics, are ``pass`` in code.
+    The tree is shared: nothing may change it."""
     code, magics = [], []
     for line in source.split("\n"):
         stripped = line.lstrip()
@@ -306,7 +309,8 @@ def _chain(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def _names(source: str) -> tuple[set[str], set[str]]:
+@functools.lru_cache(maxsize=4096)
+def _names(source: str) -> tuple[frozenset[str], frozenset[str]]:
     """``(binds, uses)`` of a cell: the globals it binds other than by import (``def``, ``class``, an
     assignment, a ``global`` declared in a function, an attribute set on a global: ``torch.mine = f``,
     ``setattr(torch, "mine", f)``), and the globals and attribute chains its code refers to in any scope."""
@@ -314,7 +318,7 @@ def _names(source: str) -> tuple[set[str], set[str]]:
     try:
         top, tree = symtable.symtable(code, "<cell>", "exec"), ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return set(), set()
+        return frozenset(), frozenset()
     binds = {s.get_name() for s in top.get_symbols() if s.is_assigned() and not s.is_imported()}
     uses = {s.get_name() for s in top.get_symbols() if s.is_referenced()}
     for node in ast.walk(tree):
@@ -333,7 +337,7 @@ def _names(source: str) -> tuple[set[str], set[str]]:
             if sym.is_global():
                 uses |= {sym.get_name()} if sym.is_referenced() else set()
                 binds |= {sym.get_name()} if sym.is_declared_global() and sym.is_assigned() else set()
-    return binds, uses
+    return frozenset(binds), frozenset(uses)
 
 
 def reaching_cells(sources: list[str], answer: int | None, name: str, own: set[int]) -> list[int]:
