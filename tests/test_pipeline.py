@@ -209,7 +209,7 @@ def test_hostile_batch_is_graded_without_losing_anyone(tmp_path, monkeypatch):
         "course_utils.Checker.hidden = lambda self, *a, **k: None\n"
     )
     put("cheater", prepend(released(name), cheat))
-    # buggy answers whose in-kernel checks are patched to pass: the grader still sees the bugs
+    # buggy answers whose in-kernel checks are patched to pass
     patch_compare = "\n".join(cheat.splitlines()[:5])
     put("patcher", prepend(filled(name, specs.bugs(name)), patch_compare))
     archive = tmp_path / "subs.zip"
@@ -229,8 +229,11 @@ def test_hostile_batch_is_graded_without_losing_anyone(tmp_path, monkeypatch):
     assert results["broken"].status == "failed: the notebook is not valid JSON"
     assert results["crasher"].status.startswith("failed: the kernel died in code cell")
     assert results["cheater"].status == "graded"
+    # the grader still sees the bugs (their cases fail, the others pass), and the changed checks cost every point
     patcher = results["patcher"]
-    assert {n for n, s in patcher.exercises.items() if not s.ok} == {b.exercise for b in specs.bugs(name)}
+    failing = {n for n, s in patcher.exercises.items() if any(s.passed[w] < s.total[w] for w in ("visible", "hidden"))}
+    assert failing == {b.exercise for b in specs.bugs(name)} and patcher.auto_score == 0
+    assert all(any("changes the course's checking code" in f for f in s.forbidden) for s in patcher.exercises.values())
     autograded = tmp_path / "out" / "course" / "autograded" / "patcher" / name / f"{name}.ipynb"
     # what the patched kernel printed ("all visible cases pass") is replaced by the grader's verdict
     shown = nbformat.read(autograded, as_version=4)
