@@ -86,7 +86,8 @@ def write_class(dest: Path, names: list[str], size: int) -> list[str]:
 
     Student ``k`` (``s01_perfect``, ``s02_partial``, ...) is of kind ``CLASS_KINDS[k % 5]``: the three
     samples, a ``crasher`` whose kernel exits half way (``os._exit`` in the middle answer cell), and a
-    ``patcher`` whose buggy answers run after the checks were patched to pass. Returns the student ids.
+    ``patcher`` whose buggy answers run after the checks were patched to pass (it earns nothing: a cell that
+    changes ``course_utils`` withholds every point). Returns the student ids.
     """
     students = []
     for k in range(size):
