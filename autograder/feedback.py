@@ -84,10 +84,16 @@ def safe_url(url: str) -> bool:
     It is judged after decoding HTML entities until none is left (``jav&#x61;script:``,
     ``javascript&colon;``) and removing whitespace and control characters (``java<TAB>script:``).
     """
+    scheme = _SCHEME.match(_as_read(url))
+    return scheme is None or scheme[1].lower() in URL_SCHEMES
+
+
+def _as_read(url: str) -> str:
+    """``url`` as a browser reads it: HTML entities decoded until none is left, whitespace and control
+    characters removed."""
     while (decoded := html.unescape(url)) != url:
         url = decoded
-    scheme = _SCHEME.match(_INVISIBLE.sub("", url))
-    return scheme is None or scheme[1].lower() in URL_SCHEMES
+    return _INVISIBLE.sub("", url)
 
 
 def local_url(url: str) -> bool:
@@ -97,9 +103,7 @@ def local_url(url: str) -> bool:
     no Content-Security-Policy of ours, would fetch an external one and tell its server that (and when) the
     instructor opened the submission. A link (``href``) may lead elsewhere: it is followed only when clicked.
     """
-    while (decoded := html.unescape(url)) != url:
-        url = decoded
-    url = _INVISIBLE.sub("", url)
+    url = _as_read(url)
     return _SCHEME.match(url) is None and not re.match(r"[/\\]{2}", url)
 
 
